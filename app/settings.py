@@ -1,0 +1,309 @@
+"""The settings contract: one typed object, read from the environment, CLI flags override.
+
+Every setting is declared once in ``SETTINGS`` below, with its environment name, type,
+default and meaning. The README table, the CLI flags, the Ansible env files and the
+systemd units all use these names, so a value flows role default -> env file ->
+``Settings`` -> code, and nowhere else. Nothing outside this module reads ``os.environ``
+for configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import urlparse
+
+
+class SettingsError(ValueError):
+    """A setting has a value the program cannot run with; the message names the setting."""
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from '90', '90s', '2m', '1h' or '500ms'."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError("expected a duration such as 60s, 2m, 1h or 500ms")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("expected a fraction between 0 and 1")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("expected an integer of at least 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("expected an integer of at least 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("expected a number above 0")
+    return value
+
+
+def _positive_duration(text: str) -> float:
+    value = parse_duration(text)
+    if value <= 0:
+        raise ValueError("expected a duration above 0")
+    return value
+
+
+def _non_negative_duration(text: str) -> float:
+    return parse_duration(text)
+
+
+def _clickhouse_url(text: str) -> str:
+    parsed = urlparse(text)
+    if parsed.scheme == "chdb":
+        if not (parsed.netloc + parsed.path):
+            raise ValueError("chdb:// needs a folder, e.g. chdb://.data/clickhouse")
+    elif parsed.scheme in ("http", "https"):
+        if not parsed.hostname:
+            raise ValueError("an http(s) URL needs a host, e.g. http://user:pass@host:8123/db")
+    else:
+        raise ValueError("expected chdb://PATH or http(s)://user:password@host:port/database")
+    return text
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _text(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    group: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def attr(self) -> str:
+        return self.env.lower()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.env.lower().replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # Where things are.
+    Setting("KAFKA_BOOTSTRAP_SERVERS", "kafka", "127.0.0.1:9092", _text,
+            "Kafka brokers, host:port[,host:port]"),
+    Setting("KAFKA_TOPIC", "kafka", "clickstream.events", _text,
+            "Topic the producer writes and the processor reads"),
+    Setting("KAFKA_PARTITIONS", "kafka", "3", _positive_int,
+            "Partitions of the topic when the local runtime creates it"),
+    Setting("CLICKHOUSE_URL", "clickhouse", "chdb://.data/clickhouse", _clickhouse_url,
+            "chdb://PATH for the embedded engine, http(s)://user:password@host:8123/db "
+            "for a server"),
+    Setting("CLICKHOUSE_DATABASE", "clickhouse", "clickstream", _text,
+            "Database holding the tables (also the database of a server URL without one)"),
+    # The producer's traffic model.
+    Setting("PRODUCER_RATE", "producer", "200", _positive_float,
+            "Events per second the producer aims for"),
+    Setting("PRODUCER_DURATION", "producer", "0", _non_negative_duration,
+            "Stop after this long (e.g. 60s, 10m); 0 means no time limit"),
+    Setting("PRODUCER_COUNT", "producer", "0", _non_negative_int,
+            "Stop after this many events; 0 means no count limit"),
+    Setting("PRODUCER_SEED", "producer", "42", int,
+            "Random seed: the same seed gives the same events"),
+    Setting("PRODUCER_BOT_SHARE", "producer", "0.05", _rate,
+            "Share of sessions that are bots (bot user agents, fast clicking)"),
+    Setting("PRODUCER_COMPRESSION", "producer", "lz4", _choice("none", "gzip", "lz4"),
+            "Kafka compression codec"),
+    Setting("PRODUCER_MANIFEST", "producer", "", str,
+            "Write counts per window and page of valid, on-time, unique events here "
+            "(JSON); empty means no manifest"),
+    Setting("FAULT_MALFORMED_RATE", "producer", "0", _rate,
+            "Share of messages sent as malformed JSON"),
+    Setting("FAULT_NULL_USER_RATE", "producer", "0", _rate,
+            "Share of events sent with a null user_id"),
+    Setting("FAULT_NULL_PAGE_RATE", "producer", "0", _rate,
+            "Share of events sent with a null page_url"),
+    Setting("FAULT_LATE_RATE", "producer", "0", _rate,
+            "Share of events whose event_time is pushed into the past by FAULT_LATE_DELAY"),
+    Setting("FAULT_LATE_DELAY", "producer", "10m", _positive_duration,
+            "How far into the past a late event's event_time is pushed"),
+    Setting("FAULT_DUPLICATE_RATE", "producer", "0", _rate,
+            "Share of events sent twice with the same event_id"),
+    # The processor.
+    Setting("WINDOW_DURATION", "processor", "1m", _positive_duration,
+            "Length of the tumbling windows"),
+    Setting("WATERMARK_DELAY", "processor", "2m", _non_negative_duration,
+            "How late an event may arrive (behind the newest event time) and still count"),
+    Setting("TRIGGER_INTERVAL", "processor", "5s", _positive_duration,
+            "How often a micro-batch starts, so how fresh the counts are"),
+    Setting("MAX_OFFSETS_PER_TRIGGER", "processor", "20000", _positive_int,
+            "Upper bound of Kafka records read per micro-batch"),
+    Setting("SHUFFLE_PARTITIONS", "processor", "2", _positive_int,
+            "spark.sql.shuffle.partitions (state partitions; fixed once a checkpoint exists)"),
+    Setting("MAX_FUTURE_SKEW", "processor", "5m", _non_negative_duration,
+            "Events whose event_time is further than this in the future are rejected"),
+    Setting("MAX_EVENT_BYTES", "processor", "4096", _positive_int,
+            "Messages larger than this are rejected as oversized"),
+    Setting("CHECKPOINT_DIR", "processor", ".data/checkpoints/page_clicks_1m", _text,
+            "Durable folder of the query's checkpoint (offsets, state)"),
+    Setting("SPARK_MASTER", "processor", "local[*]", _text,
+            "Spark master URL (local[*], spark://host:7077, yarn, k8s://...)"),
+    Setting("STARTING_OFFSETS", "processor", "earliest", _choice("earliest", "latest"),
+            "Where a query without a checkpoint starts reading"),
+    Setting("SPARK_JARS", "processor", "", str,
+            "Comma-separated jar paths of the Kafka connector; empty resolves "
+            "spark-sql-kafka from Maven Central"),
+    # The local runtime (make demo).
+    Setting("DATA_DIR", "demo", ".data", _text,
+            "Folder for the local broker's log, checkpoints and the embedded ClickHouse"),
+    Setting("DEMO_DURATION", "demo", "0", _non_negative_duration,
+            "make demo stops after this long; 0 runs until Ctrl-C (make demo DURATION=60)"),
+    Setting("VIEW_REFRESH", "demo", "3s", _positive_duration,
+            "How often the terminal view is redrawn"),
+)
+
+_BY_ATTR = {s.attr: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap_servers: str
+    kafka_topic: str
+    kafka_partitions: int
+    clickhouse_url: str
+    clickhouse_database: str
+    producer_rate: float
+    producer_duration: float
+    producer_count: int
+    producer_seed: int
+    producer_bot_share: float
+    producer_compression: str
+    producer_manifest: str
+    fault_malformed_rate: float
+    fault_null_user_rate: float
+    fault_null_page_rate: float
+    fault_late_rate: float
+    fault_late_delay: float
+    fault_duplicate_rate: float
+    window_duration: float
+    watermark_delay: float
+    trigger_interval: float
+    max_offsets_per_trigger: int
+    shuffle_partitions: int
+    max_future_skew: float
+    max_event_bytes: int
+    checkpoint_dir: str
+    spark_master: str
+    starting_offsets: str
+    spark_jars: str
+    data_dir: str
+    demo_duration: float
+    view_refresh: float
+
+    def __post_init__(self) -> None:
+        if set(_BY_ATTR) != {f.name for f in fields(self)}:
+            raise RuntimeError("SETTINGS and Settings fields disagree")
+        if self.window_duration % 1:
+            raise SettingsError(
+                f"WINDOW_DURATION={self.window_duration:g}s: use whole seconds (e.g. 10s, 1m)"
+            )
+        faults = (
+            self.fault_malformed_rate + self.fault_null_user_rate + self.fault_null_page_rate
+            + self.fault_late_rate + self.fault_duplicate_rate
+        )
+        if faults > 1:
+            raise SettingsError(f"FAULT_*_RATE settings add up to {faults:g}; at most 1")
+
+    def replace(self, **changes: Any) -> Settings:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)
+
+
+def _parse_one(setting: Setting, raw: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        reason = str(exc) if "expected" in str(exc) or "must" in str(exc) else "invalid value"
+        raise SettingsError(f"{setting.env}={raw!r}: {reason}") from None
+
+
+def load(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings from the environment (default: os.environ) and CLI overrides."""
+    environ = os.environ if environ is None else environ
+    overrides = overrides or {}
+    values = {}
+    for setting in SETTINGS:
+        raw = overrides.get(setting.env, environ.get(setting.env, setting.default))
+        values[setting.attr] = _parse_one(setting, raw)
+    return Settings(**values)
+
+
+def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[str]) -> None:
+    """One flag per setting of the given groups; a flag overrides its environment variable."""
+    wanted = set(groups)
+    for setting in SETTINGS:
+        if setting.group in wanted:
+            parser.add_argument(
+                setting.flag, dest=setting.env, metavar=setting.env,
+                help=f"{setting.help} (env {setting.env}, default {setting.default!r})",
+            )
+
+
+def from_cli(
+    description: str, groups: Iterable[str], argv: Sequence[str] | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> tuple[Settings, argparse.Namespace]:
+    """Parse flags, then the environment; on a bad value exit 2 with a message naming it."""
+    parser = argparse.ArgumentParser(description=description)
+    add_arguments(parser, groups)
+    if extra:
+        extra(parser)
+    args = parser.parse_args(argv)
+    overrides = {s.env: getattr(args, s.env) for s in SETTINGS
+                 if getattr(args, s.env, None) is not None}
+    try:
+        return load(overrides=overrides), args
+    except SettingsError as exc:
+        parser.exit(2, f"{parser.prog}: setting error: {exc}\n")
+
+
+def markdown_table() -> str:
+    """The README's settings table, generated so the two can never disagree."""
+    lines = ["| name | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "(empty)"
+        lines.append(f"| `{s.env}` | {default} | {s.help} |")
+    return "\n".join(lines)
