@@ -120,76 +120,218 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     # Where things are.
-    Setting("KAFKA_BOOTSTRAP_SERVERS", "kafka", "127.0.0.1:9092", _text,
-            "Kafka brokers, host:port[,host:port]"),
-    Setting("KAFKA_TOPIC", "kafka", "clickstream.events", _text,
-            "Topic the producer writes and the processor reads"),
-    Setting("KAFKA_PARTITIONS", "kafka", "3", _positive_int,
-            "Partitions of the topic when the local runtime creates it"),
-    Setting("CLICKHOUSE_URL", "clickhouse", "chdb://.data/clickhouse", _clickhouse_url,
-            "chdb://PATH for the embedded engine, http(s)://user:password@host:8123/db "
-            "for a server"),
-    Setting("CLICKHOUSE_DATABASE", "clickhouse", "clickstream", _text,
-            "Database holding the tables (also the database of a server URL without one)"),
+    Setting(
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "kafka",
+        "127.0.0.1:9092",
+        _text,
+        "Kafka brokers, host:port[,host:port]",
+    ),
+    Setting(
+        "KAFKA_TOPIC",
+        "kafka",
+        "clickstream.events",
+        _text,
+        "Topic the producer writes and the processor reads",
+    ),
+    Setting(
+        "KAFKA_PARTITIONS",
+        "kafka",
+        "3",
+        _positive_int,
+        "Partitions of the topic when the local runtime creates it",
+    ),
+    Setting(
+        "CLICKHOUSE_URL",
+        "clickhouse",
+        "chdb://.data/clickhouse",
+        _clickhouse_url,
+        "chdb://PATH for the embedded engine, http(s)://user:password@host:8123/db for a server",
+    ),
+    Setting(
+        "CLICKHOUSE_DATABASE",
+        "clickhouse",
+        "clickstream",
+        _text,
+        "Database holding the tables (also the database of a server URL without one)",
+    ),
     # The producer's traffic model.
-    Setting("PRODUCER_RATE", "producer", "200", _positive_float,
-            "Events per second the producer aims for"),
-    Setting("PRODUCER_DURATION", "producer", "0", _non_negative_duration,
-            "Stop after this long (e.g. 60s, 10m); 0 means no time limit"),
-    Setting("PRODUCER_COUNT", "producer", "0", _non_negative_int,
-            "Stop after this many events; 0 means no count limit"),
-    Setting("PRODUCER_SEED", "producer", "42", int,
-            "Random seed: the same seed gives the same events"),
-    Setting("PRODUCER_BOT_SHARE", "producer", "0.05", _rate,
-            "Share of sessions that are bots (bot user agents, fast clicking)"),
-    Setting("PRODUCER_COMPRESSION", "producer", "lz4", _choice("none", "gzip", "lz4"),
-            "Kafka compression codec"),
-    Setting("PRODUCER_MANIFEST", "producer", "", str,
-            "Write counts per window and page of valid, on-time, unique events here "
-            "(JSON); empty means no manifest"),
-    Setting("FAULT_MALFORMED_RATE", "producer", "0", _rate,
-            "Share of messages sent as malformed JSON"),
-    Setting("FAULT_NULL_USER_RATE", "producer", "0", _rate,
-            "Share of events sent with a null user_id"),
-    Setting("FAULT_NULL_PAGE_RATE", "producer", "0", _rate,
-            "Share of events sent with a null page_url"),
-    Setting("FAULT_LATE_RATE", "producer", "0", _rate,
-            "Share of events whose event_time is pushed into the past by FAULT_LATE_DELAY"),
-    Setting("FAULT_LATE_DELAY", "producer", "10m", _positive_duration,
-            "How far into the past a late event's event_time is pushed"),
-    Setting("FAULT_DUPLICATE_RATE", "producer", "0", _rate,
-            "Share of events sent twice with the same event_id"),
+    Setting(
+        "PRODUCER_RATE",
+        "producer",
+        "200",
+        _positive_float,
+        "Events per second the producer aims for",
+    ),
+    Setting(
+        "PRODUCER_DURATION",
+        "producer",
+        "0",
+        _non_negative_duration,
+        "Stop after this long (e.g. 60s, 10m); 0 means no time limit",
+    ),
+    Setting(
+        "PRODUCER_COUNT",
+        "producer",
+        "0",
+        _non_negative_int,
+        "Stop after this many events; 0 means no count limit",
+    ),
+    Setting(
+        "PRODUCER_SEED", "producer", "42", int, "Random seed: the same seed gives the same events"
+    ),
+    Setting(
+        "PRODUCER_BOT_SHARE",
+        "producer",
+        "0.05",
+        _rate,
+        "Share of sessions that are bots (bot user agents, fast clicking)",
+    ),
+    Setting(
+        "PRODUCER_COMPRESSION",
+        "producer",
+        "lz4",
+        _choice("none", "gzip", "lz4"),
+        "Kafka compression codec",
+    ),
+    Setting(
+        "PRODUCER_MANIFEST",
+        "producer",
+        "",
+        str,
+        "Write counts per window and page of valid, on-time, unique events here "
+        "(JSON); empty means no manifest",
+    ),
+    Setting(
+        "FAULT_MALFORMED_RATE", "producer", "0", _rate, "Share of messages sent as malformed JSON"
+    ),
+    Setting(
+        "FAULT_NULL_USER_RATE", "producer", "0", _rate, "Share of events sent with a null user_id"
+    ),
+    Setting(
+        "FAULT_NULL_PAGE_RATE", "producer", "0", _rate, "Share of events sent with a null page_url"
+    ),
+    Setting(
+        "FAULT_LATE_RATE",
+        "producer",
+        "0",
+        _rate,
+        "Share of events whose event_time is pushed into the past by FAULT_LATE_DELAY",
+    ),
+    Setting(
+        "FAULT_LATE_DELAY",
+        "producer",
+        "10m",
+        _positive_duration,
+        "How far into the past a late event's event_time is pushed",
+    ),
+    Setting(
+        "FAULT_DUPLICATE_RATE",
+        "producer",
+        "0",
+        _rate,
+        "Share of events sent twice with the same event_id",
+    ),
     # The processor.
-    Setting("WINDOW_DURATION", "processor", "1m", _positive_duration,
-            "Length of the tumbling windows"),
-    Setting("WATERMARK_DELAY", "processor", "2m", _non_negative_duration,
-            "How late an event may arrive (behind the newest event time) and still count"),
-    Setting("TRIGGER_INTERVAL", "processor", "5s", _positive_duration,
-            "How often a micro-batch starts, so how fresh the counts are"),
-    Setting("MAX_OFFSETS_PER_TRIGGER", "processor", "20000", _positive_int,
-            "Upper bound of Kafka records read per micro-batch"),
-    Setting("SHUFFLE_PARTITIONS", "processor", "2", _positive_int,
-            "spark.sql.shuffle.partitions (state partitions; fixed once a checkpoint exists)"),
-    Setting("MAX_FUTURE_SKEW", "processor", "5m", _non_negative_duration,
-            "Events whose event_time is further than this in the future are rejected"),
-    Setting("MAX_EVENT_BYTES", "processor", "4096", _positive_int,
-            "Messages larger than this are rejected as oversized"),
-    Setting("CHECKPOINT_DIR", "processor", ".data/checkpoints/page_clicks_1m", _text,
-            "Durable folder of the query's checkpoint (offsets, state)"),
-    Setting("SPARK_MASTER", "processor", "local[*]", _text,
-            "Spark master URL (local[*], spark://host:7077, yarn, k8s://...)"),
-    Setting("STARTING_OFFSETS", "processor", "earliest", _choice("earliest", "latest"),
-            "Where a query without a checkpoint starts reading"),
-    Setting("SPARK_JARS", "processor", "", str,
-            "Comma-separated jar paths of the Kafka connector; empty resolves "
-            "spark-sql-kafka from Maven Central"),
+    Setting(
+        "WINDOW_DURATION", "processor", "1m", _positive_duration, "Length of the tumbling windows"
+    ),
+    Setting(
+        "WATERMARK_DELAY",
+        "processor",
+        "2m",
+        _non_negative_duration,
+        "How late an event may arrive (behind the newest event time) and still count",
+    ),
+    Setting(
+        "TRIGGER_INTERVAL",
+        "processor",
+        "5s",
+        _positive_duration,
+        "How often a micro-batch starts, so how fresh the counts are",
+    ),
+    Setting(
+        "MAX_OFFSETS_PER_TRIGGER",
+        "processor",
+        "20000",
+        _positive_int,
+        "Upper bound of Kafka records read per micro-batch",
+    ),
+    Setting(
+        "SHUFFLE_PARTITIONS",
+        "processor",
+        "2",
+        _positive_int,
+        "spark.sql.shuffle.partitions (state partitions; fixed once a checkpoint exists)",
+    ),
+    Setting(
+        "MAX_FUTURE_SKEW",
+        "processor",
+        "5m",
+        _non_negative_duration,
+        "Events whose event_time is further than this in the future are rejected",
+    ),
+    Setting(
+        "MAX_EVENT_BYTES",
+        "processor",
+        "4096",
+        _positive_int,
+        "Messages larger than this are rejected as oversized",
+    ),
+    Setting(
+        "CHECKPOINT_DIR",
+        "processor",
+        ".data/checkpoints",
+        _text,
+        "Durable folder of the queries' checkpoints (offsets, state), one subfolder each",
+    ),
+    Setting(
+        "SPARK_MASTER",
+        "processor",
+        "local[*]",
+        _text,
+        "Spark master URL (local[*], spark://host:7077, yarn, k8s://...)",
+    ),
+    Setting(
+        "STARTING_OFFSETS",
+        "processor",
+        "earliest",
+        _choice("earliest", "latest"),
+        "Where a query without a checkpoint starts reading",
+    ),
+    Setting(
+        "SPARK_DRIVER_MEMORY",
+        "processor",
+        "1g",
+        _text,
+        "spark.driver.memory (in local[*] mode it is also the executors' memory)",
+    ),
+    Setting(
+        "SPARK_JARS",
+        "processor",
+        "",
+        str,
+        "Comma-separated jar paths of the Kafka connector; empty resolves "
+        "spark-sql-kafka from Maven Central",
+    ),
     # The local runtime (make demo).
-    Setting("DATA_DIR", "demo", ".data", _text,
-            "Folder for the local broker's log, checkpoints and the embedded ClickHouse"),
-    Setting("DEMO_DURATION", "demo", "0", _non_negative_duration,
-            "make demo stops after this long; 0 runs until Ctrl-C (make demo DURATION=60)"),
-    Setting("VIEW_REFRESH", "demo", "3s", _positive_duration,
-            "How often the terminal view is redrawn"),
+    Setting(
+        "DATA_DIR",
+        "demo",
+        ".data",
+        _text,
+        "Folder for the local broker's log, checkpoints and the embedded ClickHouse",
+    ),
+    Setting(
+        "DEMO_DURATION",
+        "demo",
+        "0",
+        _non_negative_duration,
+        "make demo stops after this long; 0 runs until Ctrl-C (make demo DURATION=60)",
+    ),
+    Setting(
+        "VIEW_REFRESH", "demo", "3s", _positive_duration, "How often the terminal view is redrawn"
+    ),
 )
 
 _BY_ATTR = {s.attr: s for s in SETTINGS}
@@ -224,6 +366,7 @@ class Settings:
     max_event_bytes: int
     checkpoint_dir: str
     spark_master: str
+    spark_driver_memory: str
     starting_offsets: str
     spark_jars: str
     data_dir: str
@@ -238,8 +381,11 @@ class Settings:
                 f"WINDOW_DURATION={self.window_duration:g}s: use whole seconds (e.g. 10s, 1m)"
             )
         faults = (
-            self.fault_malformed_rate + self.fault_null_user_rate + self.fault_null_page_rate
-            + self.fault_late_rate + self.fault_duplicate_rate
+            self.fault_malformed_rate
+            + self.fault_null_user_rate
+            + self.fault_null_page_rate
+            + self.fault_late_rate
+            + self.fault_duplicate_rate
         )
         if faults > 1:
             raise SettingsError(f"FAULT_*_RATE settings add up to {faults:g}; at most 1")
@@ -277,23 +423,29 @@ def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[str]) -> Non
     for setting in SETTINGS:
         if setting.group in wanted:
             parser.add_argument(
-                setting.flag, dest=setting.env, metavar=setting.env,
+                setting.flag,
+                dest=setting.env,
+                metavar=setting.env,
                 help=f"{setting.help} (env {setting.env}, default {setting.default!r})",
             )
 
 
 def from_cli(
-    description: str, groups: Iterable[str], argv: Sequence[str] | None = None,
+    description: str,
+    groups: Iterable[str],
+    argv: Sequence[str] | None = None,
     extra: Callable[[argparse.ArgumentParser], None] | None = None,
+    prog: str | None = None,
 ) -> tuple[Settings, argparse.Namespace]:
     """Parse flags, then the environment; on a bad value exit 2 with a message naming it."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     add_arguments(parser, groups)
     if extra:
         extra(parser)
     args = parser.parse_args(argv)
-    overrides = {s.env: getattr(args, s.env) for s in SETTINGS
-                 if getattr(args, s.env, None) is not None}
+    overrides = {
+        s.env: getattr(args, s.env) for s in SETTINGS if getattr(args, s.env, None) is not None
+    }
     try:
         return load(overrides=overrides), args
     except SettingsError as exc:

@@ -1,0 +1,5 @@
+import sys
+
+from app.processor.main import main
+
+sys.exit(main())

@@ -1,0 +1,153 @@
+"""Wiring: the Spark session, the Kafka source, the two streaming queries and their sinks.
+
+Two queries read the topic: `page_clicks_1m` (valid events -> dedupe -> windows -> counts)
+and `rejected_events` (everything else, with its reason). They are separate because a
+stateful aggregation in update mode hands foreachBatch only its aggregates; each has its
+own checkpoint and its own idempotent sink.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyspark
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from app.processor import transforms
+from app.processor.progress import PipelineProgressListener
+from app.processor.sink import (
+    PAGE_CLICKS_COLUMNS,
+    REJECTED_COLUMNS,
+    ClickHouseBatchWriter,
+    page_clicks_row,
+    rejected_row,
+)
+from app.settings import Settings
+from app.storage import ClickHouseStore
+
+log = logging.getLogger(__name__)
+
+PAGE_CLICKS_QUERY = "page_clicks_1m"
+REJECTED_QUERY = "rejected_events"
+KAFKA_PACKAGE = f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pyspark.__version__}"
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+
+def connector_jars(spec: str) -> list[str]:
+    """Jar files from SPARK_JARS (files or folders), minus what pyspark already ships.
+
+    A Maven-resolved folder also holds Hadoop, Scala and SLF4J jars that pyspark has in
+    its own versions; loading both would put two copies of the same classes on the path.
+    """
+    shipped = {_artifact(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+    jars: list[str] = []
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        path = Path(item)
+        candidates = sorted(path.glob("*.jar")) if path.is_dir() else [path]
+        if not candidates or not all(p.is_file() for p in candidates):
+            raise FileNotFoundError(f"SPARK_JARS: no jar at {item}")
+        jars += [str(p.resolve()) for p in candidates if _artifact(p.name) not in shipped]
+    return jars
+
+
+def _artifact(jar_name: str) -> str:
+    """'kafka-clients-3.9.2.jar' -> 'kafka-clients'."""
+    stem = jar_name.removesuffix(".jar")
+    parts = stem.split("-")
+    while parts and parts[-1][:1].isdigit():
+        parts.pop()
+    return "-".join(parts)
+
+
+def build_spark(settings: Settings, extra_conf: dict[str, str] | None = None) -> SparkSession:
+    builder = (
+        SparkSession.builder.appName("clickstream-processor")
+        .master(settings.spark_master)
+        .config("spark.driver.memory", settings.spark_driver_memory)
+        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG4J_CONFIG}")
+        # The dedupe state holds every event_id within the watermark: keep it in RocksDB,
+        # off the JVM heap, so a busy minute does not become a garbage-collection storm.
+        .config(
+            "spark.sql.streaming.stateStore.providerClass",
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        )
+    )
+    if settings.spark_jars:
+        builder = builder.config("spark.jars", ",".join(connector_jars(settings.spark_jars)))
+    else:
+        builder = builder.config("spark.jars.packages", KAFKA_PACKAGE)
+    for key, value in (extra_conf or {}).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def read_kafka(spark: SparkSession, settings: Settings) -> DataFrame:
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
+        .option("subscribe", settings.kafka_topic)
+        .option("startingOffsets", settings.starting_offsets)
+        .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        # Exactness over availability: if records vanish (retention) before they are
+        # read, stop and say so rather than count less in silence.
+        .option("failOnDataLoss", "true")
+        .load()
+    )
+
+
+@dataclass
+class Pipeline:
+    spark: SparkSession
+    queries: list[StreamingQuery]
+
+    def stop(self) -> None:
+        for query in self.queries:
+            query.stop()
+
+
+def start(
+    spark: SparkSession, settings: Settings, store: ClickHouseStore, available_now: bool = False
+) -> Pipeline:
+    """Start both queries; with available_now they read what is in the topic, then stop."""
+    spark.streams.addListener(PipelineProgressListener(store))
+    checked = transforms.with_reject_reason(
+        transforms.parse(read_kafka(spark, settings)),
+        settings.max_event_bytes,
+        settings.max_future_skew,
+    )
+    page_clicks = transforms.count_page_clicks(
+        transforms.dedupe(transforms.valid_events(checked), settings.watermark_delay),
+        settings.window_duration,
+    )
+    rejected = transforms.rejected_events(checked).withColumn(
+        "kafka_timestamp_ms", F.unix_millis("kafka_timestamp")
+    )
+    checkpoints = Path(settings.checkpoint_dir)
+    queries = []
+    for name, frame, mode, columns, to_row in (
+        (PAGE_CLICKS_QUERY, page_clicks, "update", PAGE_CLICKS_COLUMNS, page_clicks_row),
+        (REJECTED_QUERY, rejected, "append", REJECTED_COLUMNS, rejected_row),
+    ):
+        checkpoint = str(checkpoints / name)
+        writer = (
+            frame.writeStream.queryName(name)
+            .outputMode(mode)
+            .option("checkpointLocation", checkpoint)
+            .foreachBatch(ClickHouseBatchWriter(store, name, columns, to_row, checkpoint))
+        )
+        if available_now:
+            writer = writer.trigger(availableNow=True)
+        else:
+            writer = writer.trigger(
+                processingTime=f"{int(settings.trigger_interval * 1000)} milliseconds"
+            )
+        queries.append(writer.start())
+        log.info("started %s (checkpoint %s)", name, checkpoint)
+    return Pipeline(spark, queries)

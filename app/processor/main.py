@@ -1,0 +1,62 @@
+"""The processor's entry point: migrations, Spark, both queries, a clean stop."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from app import settings as settings_module
+from app.processor import job
+from app.storage import open_store
+from app.storage.migrations import migrate
+
+log = logging.getLogger("app.processor")
+
+
+def _flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--available-now",
+        action="store_true",
+        help="read everything in the topic now, write it, then exit (backfills, tests)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, args = settings_module.from_cli(
+        "Aggregate click events from Kafka into ClickHouse with Spark Structured Streaming.",
+        ["kafka", "clickhouse", "processor"],
+        argv,
+        extra=_flags,
+        prog="python -m app.processor",
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    store = open_store(settings.clickhouse_url, settings.clickhouse_database)
+    for migration in migrate(store):
+        log.info("applied migration %03d_%s", migration.version, migration.name)
+    spark = job.build_spark(settings)
+    pipeline = job.start(spark, settings, store, available_now=args.available_now)
+    failed = None
+    try:
+        # Poll rather than block in the JVM, so SIGTERM is handled promptly.
+        while not stop.wait(1.0):
+            ended = [q for q in pipeline.queries if not q.isActive]
+            if ended:
+                failed = next((q for q in ended if q.exception()), None)
+                if failed or len(ended) == len(pipeline.queries):
+                    break
+    finally:
+        pipeline.stop()
+        spark.stop()
+        store.close()
+    if failed is not None:
+        print(f"processor: query {failed.name} failed: {failed.exception()}", file=sys.stderr)
+        return 1
+    return 0

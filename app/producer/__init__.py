@@ -1,0 +1,1 @@
+"""The click event producer: a seeded traffic model published to Kafka."""

@@ -1,0 +1,131 @@
+"""The producer's run loop: generate at a steady rate, inject faults, publish, account."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from kafka.errors import KafkaError
+
+from app import settings as settings_module
+from app.producer.faults import FaultInjector, FaultRates
+from app.producer.manifest import Manifest
+from app.producer.publisher import Publisher
+from app.producer.traffic import TrafficModel
+from app.settings import Settings
+
+log = logging.getLogger("app.producer")
+
+REPORT_EVERY_SECONDS = 10.0
+
+
+@dataclass
+class RunSummary:
+    generated: int
+    sent: int
+    failed: int
+    seconds: float
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "generated": self.generated,
+                "sent": self.sent,
+                "failed": self.failed,
+                "seconds": round(self.seconds, 2),
+                "events_per_second": round(self.generated / self.seconds, 1) if self.seconds else 0,
+            }
+        )
+
+
+def fault_rates(settings: Settings) -> FaultRates:
+    return FaultRates(
+        malformed=settings.fault_malformed_rate,
+        null_user=settings.fault_null_user_rate,
+        null_page=settings.fault_null_page_rate,
+        late=settings.fault_late_rate,
+        duplicate=settings.fault_duplicate_rate,
+        late_delay_seconds=settings.fault_late_delay,
+    )
+
+
+def run(settings: Settings, stop: threading.Event) -> RunSummary:
+    model = TrafficModel(settings.producer_seed, settings.producer_bot_share)
+    faults = FaultInjector(fault_rates(settings), settings.producer_seed)
+    manifest = Manifest(settings.window_duration) if settings.producer_manifest else None
+    publisher = Publisher(
+        settings.kafka_bootstrap_servers,
+        settings.kafka_topic,
+        settings.producer_compression,
+        on_ack=manifest.acknowledged if manifest else None,
+    )
+    started = time.monotonic()
+    next_report = started + REPORT_EVERY_SECONDS
+    generated = 0
+    try:
+        while not stop.is_set():
+            if settings.producer_count and generated >= settings.producer_count:
+                break
+            now = time.monotonic()
+            if settings.producer_duration and now - started >= settings.producer_duration:
+                break
+            # Pace against the start time, not the last event, so rounding never drifts.
+            delay = started + generated / settings.producer_rate - now
+            if delay > 0 and stop.wait(delay):
+                break
+            for message in faults.apply(model.next_event(datetime.now(UTC))):
+                publisher.send(message)
+            generated += 1
+            if now >= next_report:
+                next_report = now + REPORT_EVERY_SECONDS
+                log.info(
+                    "generated=%d sent=%d failed=%d",
+                    generated,
+                    publisher.stats.sent,
+                    publisher.stats.failed,
+                )
+        for message in faults.pending():
+            publisher.send(message)
+    finally:
+        publisher.close()
+        if manifest:
+            manifest.write(settings.producer_manifest)
+    return RunSummary(
+        generated, publisher.stats.sent, publisher.stats.failed, time.monotonic() - started
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, _ = settings_module.from_cli(
+        "Generate click events and publish them to Kafka.",
+        ["kafka", "producer", "processor"],
+        argv,
+        prog="python -m app.producer",
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # kafka-python narrates every connection at INFO; its warnings are what matter.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    stop = threading.Event()
+    # SIGTERM (systemd, the demo) and Ctrl-C both end the loop; run() then flushes.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        summary = run(settings, stop)
+    except KafkaError as exc:
+        print(
+            f"producer: Kafka error with KAFKA_BOOTSTRAP_SERVERS="
+            f"{settings.kafka_bootstrap_servers}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    print(summary.to_json(), flush=True)
+    if summary.failed:
+        print(f"producer: {summary.failed} events could not be sent", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,249 @@
+"""The traffic model: visitors in sessions that walk the shop's funnel, plus bots.
+
+Humans land on a page, browse categories and products, some add to cart, fewer check
+out, fewer still buy; each step can also be where they leave. Bots crawl many pages fast
+with bot user agents. Faker fills the pools of users, agents, countries and referrers once
+at start-up; the hot path only draws from those pools with one seeded ``random.Random``,
+so the same seed gives the same events, in the same order.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from faker import Faker
+
+from app.contract import SCHEMA_VERSION, format_event_time
+from app.producer import catalog as pages
+
+# Where a human goes after each kind of page: (next stage, probability); "exit" ends it.
+FUNNEL: dict[str, tuple[tuple[str, float], ...]] = {
+    "home": (
+        ("category", 0.55),
+        ("search", 0.15),
+        ("product", 0.10),
+        ("static", 0.05),
+        ("exit", 0.15),
+    ),
+    "search": (("product", 0.60), ("category", 0.10), ("exit", 0.30)),
+    "category": (("product", 0.65), ("category", 0.10), ("home", 0.05), ("exit", 0.20)),
+    "product": (("cart", 0.20), ("product", 0.30), ("category", 0.15), ("exit", 0.35)),
+    "cart": (("checkout", 0.55), ("product", 0.15), ("exit", 0.30)),
+    "checkout": (("confirmation", 0.60), ("cart", 0.10), ("exit", 0.30)),
+    "confirmation": (("home", 0.10), ("exit", 0.90)),
+    "static": (("home", 0.30), ("exit", 0.70)),
+}
+LANDING: tuple[tuple[str, float], ...] = (
+    ("home", 0.45),
+    ("category", 0.20),
+    ("product", 0.25),
+    ("search", 0.10),
+)
+# Chance that a human also clicks something on a page before moving on.
+IN_PAGE_CLICK = 0.5
+# A bot session is picked this many times more often than a human one: bots click fast.
+BOT_SPEED = 5
+BOT_SESSION_LENGTH = (50, 200)
+
+BOT_USER_AGENTS = (
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0",
+    "python-requests/2.32.3",
+    "curl/8.5.0",
+)
+DEVICES = (("desktop", 0.55), ("mobile", 0.38), ("tablet", 0.07))
+SEARCH_REFERRERS = ("https://www.google.com/", "https://www.bing.com/", "https://duckduckgo.com/")
+
+
+@dataclass(frozen=True)
+class Visitor:
+    user_id: str
+    user_agent: str
+    device: str
+    country: str
+    referrer: str | None
+    is_bot: bool
+
+
+@dataclass
+class Session:
+    session_id: str
+    visitor: Visitor
+    stage: str = ""
+    page: str = ""
+    steps_left: int = 0  # bots only: how many more pages they fetch
+    pending: list[tuple[str, str]] = field(default_factory=list)  # (page, event_type) queued
+
+
+def _weighted(rng: random.Random, options: tuple[tuple[str, float], ...]) -> str:
+    point = rng.random()
+    for value, weight in options:
+        point -= weight
+        if point < 0:
+            return value
+    return options[-1][0]
+
+
+@dataclass(frozen=True)
+class Pools:
+    """Built once with Faker; events only draw from these."""
+
+    user_ids: tuple[str, ...]
+    user_agents: tuple[str, ...]
+    countries: tuple[str, ...]
+    referrers: tuple[str, ...]
+
+    @classmethod
+    def build(cls, seed: int, users: int = 5000) -> Pools:
+        fake = Faker()
+        fake.seed_instance(seed)
+        return cls(
+            user_ids=tuple(
+                f"u-{fake.unique.random_number(digits=8, fix_len=True)}" for _ in range(users)
+            ),
+            user_agents=tuple(fake.user_agent() for _ in range(300)),
+            # A few countries dominate, as for a shop with a home market.
+            countries=("US",) * 40
+            + ("GB",) * 10
+            + ("DE",) * 10
+            + ("FR",) * 6
+            + tuple(fake.country_code() for _ in range(34)),
+            referrers=SEARCH_REFERRERS * 10 + tuple(fake.url() for _ in range(30)),
+        )
+
+
+class TrafficModel:
+    """An endless, reproducible stream of click events."""
+
+    def __init__(
+        self,
+        seed: int,
+        bot_share: float = 0.05,
+        concurrent_sessions: int = 64,
+        catalog: pages.Catalog | None = None,
+        pools: Pools | None = None,
+    ) -> None:
+        self.rng = random.Random(seed)
+        self.bot_share = bot_share
+        self.catalog = catalog or pages.build_catalog(seed)
+        self.pools = pools or Pools.build(seed)
+        self.sessions = [self._new_session() for _ in range(concurrent_sessions)]
+
+    # -- identities -------------------------------------------------------------------
+
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def _new_session(self) -> Session:
+        rng = self.rng
+        is_bot = rng.random() < self.bot_share
+        if is_bot:
+            visitor = Visitor(
+                user_id=f"bot-{rng.randrange(10_000):04d}",
+                user_agent=rng.choice(BOT_USER_AGENTS),
+                device="desktop",
+                country=rng.choice(("US", "DE", "SG", "IE")),
+                referrer=None,
+                is_bot=True,
+            )
+            return Session(self._uuid(), visitor, steps_left=rng.randint(*BOT_SESSION_LENGTH))
+        visitor = Visitor(
+            user_id=rng.choice(self.pools.user_ids),
+            user_agent=rng.choice(self.pools.user_agents),
+            device=_weighted(rng, DEVICES),
+            country=rng.choice(self.pools.countries),
+            referrer=rng.choice(self.pools.referrers) if rng.random() < 0.6 else None,
+            is_bot=False,
+        )
+        return Session(self._uuid(), visitor)
+
+    # -- navigation -------------------------------------------------------------------
+
+    def _page_for(self, stage: str, session: Session) -> str:
+        rng, cat = self.rng, self.catalog
+        if stage == "home":
+            return pages.HOME
+        if stage == "search":
+            return pages.SEARCH
+        if stage == "category":
+            return cat.pick_category(rng)
+        if stage == "product":
+            # From a category page, stay in it half the time; otherwise the popular ones.
+            if session.stage == "category" and rng.random() < 0.5:
+                in_category = cat.products_in(session.page)
+                if in_category:
+                    return rng.choice(in_category)
+            return cat.pick_product(rng)
+        if stage == "cart":
+            return pages.CART
+        if stage == "checkout":
+            return pages.CHECKOUT
+        if stage == "confirmation":
+            return pages.CONFIRMATION
+        return rng.choice(pages.STATIC_PAGES)
+
+    def _advance_human(self, session: Session) -> bool:
+        """Queue the next page's events; False when the visitor leaves."""
+        rng = self.rng
+        stage = _weighted(rng, FUNNEL[session.stage]) if session.stage else _weighted(rng, LANDING)
+        if stage == "exit":
+            return False
+        if stage == "cart" and session.stage == "product":
+            # Adding to cart happens on the product page, then the cart opens.
+            session.pending.append((session.page, "add_to_cart"))
+        page = self._page_for(stage, session)
+        event_type = {"checkout": "checkout", "confirmation": "purchase"}.get(stage, "page_view")
+        session.pending.append((page, event_type))
+        if event_type == "page_view" and rng.random() < IN_PAGE_CLICK:
+            session.pending.append((page, "click"))
+        session.stage, session.page = stage, page
+        return True
+
+    def _advance_bot(self, session: Session) -> bool:
+        if session.steps_left <= 0:
+            return False
+        session.steps_left -= 1
+        # Crawlers sweep the catalog evenly rather than following popularity.
+        page = self.rng.choice(self.catalog.all_pages)
+        session.pending.append((page, "page_view"))
+        session.stage, session.page = "crawl", page
+        return True
+
+    def _pick_session(self) -> int:
+        weights = [BOT_SPEED if s.visitor.is_bot else 1 for s in self.sessions]
+        return self.rng.choices(range(len(self.sessions)), weights=weights)[0]
+
+    def next_event(self, now: datetime) -> dict[str, Any]:
+        """The next event, stamped with ``now`` as its event time."""
+        index = self._pick_session()
+        session = self.sessions[index]
+        while not session.pending:
+            advance = self._advance_bot if session.visitor.is_bot else self._advance_human
+            if not advance(session):
+                session = self.sessions[index] = self._new_session()
+        page, event_type = session.pending.pop(0)
+        visitor = session.visitor
+        return {
+            "event_id": self._uuid(),
+            "schema_version": SCHEMA_VERSION,
+            "event_time": format_event_time(now),
+            "user_id": visitor.user_id,
+            "session_id": session.session_id,
+            "page_url": page,
+            "event_type": event_type,
+            "referrer": visitor.referrer,
+            "user_agent": visitor.user_agent,
+            "device": visitor.device,
+            "country": visitor.country,
+        }
+
+    def events(self, clock: Callable[[], datetime]) -> Any:
+        while True:
+            yield self.next_event(clock())

@@ -1,0 +1,1 @@
+"""The local runtime behind `make demo`: a real Kafka broker, the topic, the terminal view."""

@@ -1,0 +1,69 @@
+"""A ClickHouse server (or ClickHouse Cloud) through clickhouse-connect's HTTP interface."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+
+def connection_args(url: str, database: str) -> dict[str, Any]:
+    """clickhouse-connect arguments from http(s)://user:password@host:port/db."""
+    parsed = urlparse(url)
+    secure = parsed.scheme == "https"
+    return {
+        "host": parsed.hostname,
+        "port": parsed.port or (8443 if secure else 8123),
+        "username": unquote(parsed.username or "default"),
+        "password": unquote(parsed.password or ""),
+        "database": parsed.path.strip("/") or database,
+        "secure": secure,
+    }
+
+
+class ServerStore:
+    def __init__(self, client: Any, database: str) -> None:
+        self._client = client
+        self.database = database
+
+    @classmethod
+    def from_url(cls, url: str, database: str) -> ServerStore:
+        import clickhouse_connect
+
+        args = connection_args(url, database)
+        # Connect without a database first: the migrations may have to create it.
+        name = args.pop("database")
+        bootstrap = clickhouse_connect.get_client(**args)
+        bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {name}")
+        bootstrap.close()
+        return cls(clickhouse_connect.get_client(database=name, **args), name)
+
+    def command(self, sql: str) -> None:
+        self._client.command(sql)
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        return list(self._client.query(sql).named_results())
+
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        dedup_token: str | None = None,
+    ) -> None:
+        if not rows:
+            return
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else {}
+        data = [[_as_utc(v) for v in row] for row in rows]
+        self._client.insert(table, data, column_names=list(columns), settings=settings)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _as_utc(value: Any) -> Any:
+    # Naive datetimes from the pipeline are UTC; say so, so the driver does not guess.
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
