@@ -1,0 +1,181 @@
+variable "region" {
+  description = "AWS region to build the appliance in. If you change it, change `regions` in inventories/aws/aws_ec2.yml too."
+  type        = string
+  default     = "us-west-2"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$", var.region))
+    error_message = "The region must be an AWS region code such as us-west-2 or eu-central-1."
+  }
+}
+
+variable "name" {
+  description = "Name of the appliance: the host's Name tag (and so its Ansible inventory name) and the prefix of every resource name."
+  type        = string
+  default     = "clickstream-appliance"
+  nullable    = false
+
+  # IAM name prefixes allow 38 characters and "<name>-flow-logs-" is the longest we build.
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}[a-z0-9]$", var.name))
+    error_message = "The name must be 2 to 21 characters of lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "IPv4 range of the appliance's VPC."
+  type        = string
+  default     = "10.0.0.0/16"
+  nullable    = false
+
+  validation {
+    condition     = can(cidrnetmask(var.vpc_cidr)) && tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 28
+    error_message = "The VPC range must be an IPv4 CIDR between /16 and /28 (the sizes AWS accepts)."
+  }
+}
+
+variable "public_subnet_cidr" {
+  description = "IPv4 range of the public subnet the host lives in; must lie inside vpc_cidr."
+  type        = string
+  default     = "10.0.1.0/24"
+  nullable    = false
+
+  validation {
+    condition     = can(cidrnetmask(var.public_subnet_cidr)) && tonumber(split("/", var.public_subnet_cidr)[1]) <= 28
+    error_message = "The subnet range must be an IPv4 CIDR of /28 or larger."
+  }
+}
+
+variable "admin_cidrs" {
+  description = "IPv4 ranges allowed to reach SSH (port 22), e.g. [\"203.0.113.7/32\"] for your own address. Required: nothing else is ever open."
+  type        = list(string)
+  nullable    = false
+  # No default on purpose: the operator must say who may connect.
+
+  validation {
+    condition     = length(var.admin_cidrs) > 0
+    error_message = "Give at least one admin CIDR, e.g. admin_cidrs = [\"203.0.113.7/32\"] (your address: curl https://checkip.amazonaws.com)."
+  }
+
+  validation {
+    condition     = alltrue([for cidr in var.admin_cidrs : can(cidrnetmask(cidr))])
+    error_message = "Every admin CIDR must be an IPv4 range in CIDR notation, such as 203.0.113.7/32."
+  }
+
+  # A /0 is the whole internet. Refuse it unless the operator says so in a
+  # second, explicit variable: one typo must not open SSH to everybody.
+  validation {
+    condition     = var.allow_ssh_from_anywhere || alltrue([for cidr in var.admin_cidrs : !endswith(cidr, "/0")])
+    error_message = "admin_cidrs contains a /0 range, which opens SSH to the whole internet. Use your own address (x.x.x.x/32), or set allow_ssh_from_anywhere = true if you really mean it."
+  }
+}
+
+variable "allow_ssh_from_anywhere" {
+  description = "Explicit opt-in that lets admin_cidrs contain 0.0.0.0/0. Leave false: key-only SSH is still a target for every scanner on the internet."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "instance_type" {
+  description = "EC2 instance type. The default, m6i.xlarge (4 vCPU, 16 GiB, not burstable), holds Kafka, Spark master + worker + driver, ClickHouse and Metabase; see README.md for the sizing."
+  type        = string
+  default     = "m6i.xlarge"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.instance_type))
+    error_message = "The instance type must look like m6i.xlarge."
+  }
+}
+
+variable "min_memory_mib" {
+  description = "Smallest instance memory (MiB) the plan accepts. The stack's JVMs and ClickHouse need about 12 GiB; below 16 GiB the kernel starts killing containers."
+  type        = number
+  default     = 16384
+  nullable    = false
+
+  validation {
+    condition     = var.min_memory_mib >= 4096
+    error_message = "min_memory_mib below 4096 cannot run the stack at all."
+  }
+}
+
+variable "root_volume_size" {
+  description = "Size of the encrypted gp3 root volume in GiB: OS, container images (~4 GiB), Kafka log, ClickHouse data, Spark checkpoints."
+  type        = number
+  default     = 50
+  nullable    = false
+
+  validation {
+    condition     = var.root_volume_size >= 30 && var.root_volume_size <= 16384 && floor(var.root_volume_size) == var.root_volume_size
+    error_message = "The root volume must be a whole number of GiB between 30 (images and data need room) and 16384 (the gp3 limit)."
+  }
+}
+
+variable "ssh_public_key_path" {
+  description = "Path of the SSH public key to install for the `admin` user. The private key beside it (same path without .pub) is what Ansible and `make tunnel` use."
+  type        = string
+  default     = "~/.ssh/id_ed25519.pub"
+  nullable    = false
+
+  # Guards against pointing at the private key by mistake: its content must
+  # never be sent anywhere.
+  validation {
+    condition     = endswith(var.ssh_public_key_path, ".pub")
+    error_message = "ssh_public_key_path must name a public key file ending in .pub (never the private key)."
+  }
+}
+
+variable "install_ssm_agent" {
+  description = "Install the AWS SSM agent at first boot (the official Debian AMI has none), so Session Manager works as an alternative to SSH for `make tunnel-ssm`."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "enable_flow_logs" {
+  description = "Record the VPC's traffic metadata (VPC flow logs) in a KMS-encrypted CloudWatch log group."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "flow_logs_traffic_type" {
+  description = "Which flows to record: ACCEPT, REJECT or ALL."
+  type        = string
+  default     = "ALL"
+  nullable    = false
+
+  validation {
+    condition     = contains(["ACCEPT", "REJECT", "ALL"], var.flow_logs_traffic_type)
+    error_message = "flow_logs_traffic_type must be ACCEPT, REJECT or ALL."
+  }
+}
+
+variable "flow_logs_retention_days" {
+  description = "How many days CloudWatch keeps the flow logs (one of the values CloudWatch Logs accepts; a year by default, as most audits ask)."
+  type        = number
+  default     = 365
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.flow_logs_retention_days)
+    error_message = "flow_logs_retention_days must be a value CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource (cost centre, owner, ...). Project, ManagedBy, Role and Name are set by this module."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  # The inventory selects the host by these tags; letting them be overridden
+  # would make the host silently vanish from Ansible.
+  validation {
+    condition     = length(setintersection(keys(var.tags), ["Project", "ManagedBy", "Role", "Name"])) == 0
+    error_message = "tags must not set Project, ManagedBy, Role or Name: the inventory finds the host by them."
+  }
+}
