@@ -65,5 +65,88 @@ clean: ## Remove the local runtime's data (.data); keeps downloads
 	rm -rf .data
 
 # ---------------------------------------------------------------- AWS appliance (terraform/)
+# One host on EC2: Terraform builds it, Ansible deploys onto it. Every target
+# first runs scripts/aws/preflight.py, which names anything missing in one line
+# and stops before anything is changed. See terraform/README.md.
+
+TF_DIR          ?= terraform
+AWS_INVENTORY   ?= inventories/aws
+DEPLOY_PLAYBOOK ?= ansible/playbooks/deploy.yml
+SSH_WAIT        ?= 600
+TERRAFORM       := terraform -chdir=$(TF_DIR)
+AWS_PREFLIGHT   := $(PY) scripts/aws/preflight.py --tf-dir $(TF_DIR) --playbook $(DEPLOY_PLAYBOOK) --inventory-dir $(AWS_INVENTORY)
+ANSIBLE_DEPLOY  := ansible-playbook -i $(AWS_INVENTORY) $(DEPLOY_PLAYBOOK)
+
+# checkov pins its own dependencies (and ships its own fork of the HCL parser),
+# so it lives in a virtualenv of its own, pinned by terraform/checkov-constraints.txt.
+CHECKOV_VENV    := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+# What the infra tests need beyond $(VENV); `test` depends on it.
+INFRA_DEPS      += $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: terraform/checkov-constraints.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON_BOOT) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip==24.3.1
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -c terraform/checkov-constraints.txt checkov==$(CHECKOV_VERSION)
+	@touch $@
+
+.PHONY: checkov
+checkov: $(CHECKOV_VENV)/.installed ## Scan terraform/ with checkov (must report 0 failed checks)
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --directory $(TF_DIR) --framework terraform --compact --quiet
+
+.PHONY: plan
+plan: $(VENV)/.installed ## Show what Terraform would build or change on AWS
+	@$(AWS_PREFLIGHT) plan
+	$(TERRAFORM) init -input=false
+	$(TERRAFORM) plan -input=false
+
+# Terraform asks before it applies; AUTO_APPROVE=1 skips the question.
+.PHONY: provision
+provision: $(VENV)/.installed ## Build the network and host on AWS, wait for SSH, then deploy with Ansible
+	@$(AWS_PREFLIGHT) provision
+	$(TERRAFORM) init -input=false
+	$(TERRAFORM) apply $(if $(AUTO_APPROVE),-auto-approve -input=false)
+	$(TERRAFORM) output -json | $(PY) scripts/aws/inventory_from_outputs.py --output $(AWS_INVENTORY)/hosts.yml
+	$(PY) scripts/aws/wait_for_ssh.py "$$($(TERRAFORM) output -raw public_ip)" --timeout $(SSH_WAIT)
+	$(ANSIBLE_DEPLOY)
+
+.PHONY: aws-inventory
+aws-inventory: $(VENV)/.installed ## Rewrite inventories/aws/hosts.yml from the Terraform outputs
+	@$(AWS_PREFLIGHT) inventory
+	$(TERRAFORM) output -json | $(PY) scripts/aws/inventory_from_outputs.py --output $(AWS_INVENTORY)/hosts.yml
+
+.PHONY: deploy
+deploy: $(VENV)/.installed ## Run the Ansible deploy playbook on the provisioned host (no Terraform)
+	@$(AWS_PREFLIGHT) deploy
+	$(ANSIBLE_DEPLOY)
+
+.PHONY: tunnel
+tunnel: $(VENV)/.installed ## Forward Metabase (3000) and the Spark UIs (8080, 4040) to localhost over SSH
+	@$(AWS_PREFLIGHT) tunnel
+	@cmd="$$($(TERRAFORM) output -raw tunnel_command 2>/dev/null)" \
+	  || { echo "error: no provisioned appliance in $(TF_DIR) (run make provision first)" >&2; exit 1; }; \
+	echo "Metabase http://localhost:3000 | Spark master http://localhost:8080 | Spark driver http://localhost:4040 (Ctrl-C closes)"; \
+	echo "+ $$cmd"; eval "$$cmd"
+
+.PHONY: tunnel-ssm
+tunnel-ssm: $(VENV)/.installed ## The same tunnel through SSM Session Manager (no port 22 needed)
+	@$(AWS_PREFLIGHT) tunnel-ssm
+	@cmd="$$($(TERRAFORM) output -raw tunnel_command_ssm 2>/dev/null)" \
+	  || { echo "error: no provisioned appliance in $(TF_DIR) (run make provision first)" >&2; exit 1; }; \
+	echo "Metabase http://localhost:3000 | Spark master http://localhost:8080 | Spark driver http://localhost:4040 (Ctrl-C closes)"; \
+	echo "+ $$cmd"; eval "$$cmd"
+
+# Asks for the word "destroy" on the terminal; CONFIRM=destroy answers it ahead.
+.PHONY: destroy
+destroy: $(VENV)/.installed ## Delete the appliance, its data and its network from AWS (asks first)
+	@$(AWS_PREFLIGHT) destroy
+	@answer="$(CONFIRM)"; \
+	if [ "$$answer" != destroy ]; then \
+	  read -r -p "This deletes the EC2 host, its disk (all Kafka, ClickHouse and Metabase data) and its network. Type 'destroy' to go on: " answer || true; \
+	fi; \
+	[ "$$answer" = destroy ] || { echo "aborted: nothing was destroyed" >&2; exit 1; }
+	$(TERRAFORM) init -input=false
+	$(TERRAFORM) destroy -input=false -auto-approve
+	rm -f $(AWS_INVENTORY)/hosts.yml
 
 # ---------------------------------------------------------------- Ansible roles (ansible/)
