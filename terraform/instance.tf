@@ -80,9 +80,11 @@ resource "aws_instance" "appliance" {
   }
 
   lifecycle {
-    # Debian publishes new images often; picking one up must not replace a
-    # running appliance and its data. The host is patched in place by apt.
-    ignore_changes = [ami]
+    # Both would replace the host, and its data with it: Debian publishes new
+    # images often (the host is patched in place by apt instead), and a new
+    # public key makes a new key pair (rotate keys on the host instead; EC2
+    # installs this one at first boot only).
+    ignore_changes = [ami, key_name]
 
     precondition {
       condition     = data.aws_ec2_instance_type.appliance.memory_size >= var.min_memory_mib

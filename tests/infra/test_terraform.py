@@ -425,8 +425,8 @@ def test_ami_is_the_official_debian_12(tf: Config) -> None:
     assert tf.locals["debian_arch"] == '${local.instance_arch == "x86_64" ? "amd64" : "arm64"}'
     instance = tf.resources[("aws_instance", "appliance")]
     assert instance["ami"] == "${data.aws_ami.debian12.id}"
-    # A newer image must never replace the running appliance.
-    assert one(instance["lifecycle"])["ignore_changes"] == ["ami"]
+    # Neither a newer image nor a new public key may replace the running appliance.
+    assert one(instance["lifecycle"])["ignore_changes"] == ["ami", "key_name"]
 
 
 def test_imdsv2_is_required(tf: Config) -> None:
