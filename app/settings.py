@@ -22,6 +22,17 @@ class SettingsError(ValueError):
     """A setting has a value the program cannot run with; the message names the setting."""
 
 
+class _Invalid(ValueError):
+    """Raised by the parsers below; its message says what a valid value looks like."""
+
+
+def _number(text: str, kind: Callable[[str], Any], expected: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise _Invalid(f"expected {expected}") from None
+
+
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
 
@@ -30,42 +41,42 @@ def parse_duration(text: str) -> float:
     """Seconds from '90', '90s', '2m', '1h' or '500ms'."""
     match = _DURATION.match(text)
     if not match:
-        raise ValueError("expected a duration such as 60s, 2m, 1h or 500ms")
+        raise _Invalid("expected a duration such as 60s, 2m, 1h or 500ms")
     return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
 def _rate(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, "a fraction between 0 and 1")
     if not 0.0 <= value <= 1.0:
-        raise ValueError("expected a fraction between 0 and 1")
+        raise _Invalid("expected a fraction between 0 and 1")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, "an integer of at least 1")
     if value < 1:
-        raise ValueError("expected an integer of at least 1")
+        raise _Invalid("expected an integer of at least 1")
     return value
 
 
 def _non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, "an integer of at least 0")
     if value < 0:
-        raise ValueError("expected an integer of at least 0")
+        raise _Invalid("expected an integer of at least 0")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, "a number above 0")
     if value <= 0:
-        raise ValueError("expected a number above 0")
+        raise _Invalid("expected a number above 0")
     return value
 
 
 def _positive_duration(text: str) -> float:
     value = parse_duration(text)
     if value <= 0:
-        raise ValueError("expected a duration above 0")
+        raise _Invalid("expected a duration above 0")
     return value
 
 
@@ -77,19 +88,19 @@ def _clickhouse_url(text: str) -> str:
     parsed = urlparse(text)
     if parsed.scheme == "chdb":
         if not (parsed.netloc + parsed.path):
-            raise ValueError("chdb:// needs a folder, e.g. chdb://.data/clickhouse")
+            raise _Invalid("chdb:// needs a folder, e.g. chdb://.data/clickhouse")
     elif parsed.scheme in ("http", "https"):
         if not parsed.hostname:
-            raise ValueError("an http(s) URL needs a host, e.g. http://user:pass@host:8123/db")
+            raise _Invalid("an http(s) URL needs a host, e.g. http://user:pass@host:8123/db")
     else:
-        raise ValueError("expected chdb://PATH or http(s)://user:password@host:port/database")
+        raise _Invalid("expected chdb://PATH or http(s)://user:password@host:port/database")
     return text
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in allowed:
-            raise ValueError(f"expected one of {', '.join(allowed)}")
+            raise _Invalid(f"expected one of {', '.join(allowed)}")
         return text
 
     return parse
@@ -97,8 +108,12 @@ def _choice(*allowed: str) -> Callable[[str], str]:
 
 def _text(text: str) -> str:
     if not text.strip():
-        raise ValueError("must not be empty")
+        raise _Invalid("must not be empty")
     return text.strip()
+
+
+def _integer(text: str) -> int:
+    return _number(text, int, "an integer")
 
 
 @dataclass(frozen=True)
@@ -178,7 +193,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Stop after this many events; 0 means no count limit",
     ),
     Setting(
-        "PRODUCER_SEED", "producer", "42", int, "Random seed: the same seed gives the same events"
+        "PRODUCER_SEED",
+        "producer",
+        "42",
+        _integer,
+        "Random seed: the same seed gives the same events",
     ),
     Setting(
         "PRODUCER_BOT_SHARE",
@@ -399,9 +418,8 @@ class Settings:
 def _parse_one(setting: Setting, raw: str) -> Any:
     try:
         return setting.parse(raw)
-    except ValueError as exc:
-        reason = str(exc) if "expected" in str(exc) or "must" in str(exc) else "invalid value"
-        raise SettingsError(f"{setting.env}={raw!r}: {reason}") from None
+    except _Invalid as exc:
+        raise SettingsError(f"{setting.env}={raw!r}: {exc}") from None
 
 
 def load(
@@ -450,6 +468,17 @@ def from_cli(
         return load(overrides=overrides), args
     except SettingsError as exc:
         parser.exit(2, f"{parser.prog}: setting error: {exc}\n")
+
+
+def to_environ(settings: Settings) -> dict[str, str]:
+    """The settings as environment variables, for a child process (the demo's producer)."""
+    out = {}
+    for setting in SETTINGS:
+        value = getattr(settings, setting.attr)
+        if setting.parse in (_positive_duration, _non_negative_duration):
+            value = f"{int(value)}s" if float(value).is_integer() else f"{round(value * 1000)}ms"
+        out[setting.env] = str(value)
+    return out
 
 
 def markdown_table() -> str:

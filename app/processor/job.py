@@ -9,6 +9,8 @@ own checkpoint and its own idempotent sink.
 from __future__ import annotations
 
 import logging
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,12 +57,9 @@ def connector_jars(spec: str) -> list[str]:
 
 
 def _artifact(jar_name: str) -> str:
-    """'kafka-clients-3.9.2.jar' -> 'kafka-clients'."""
-    stem = jar_name.removesuffix(".jar")
-    parts = stem.split("-")
-    while parts and parts[-1][:1].isdigit():
-        parts.pop()
-    return "-".join(parts)
+    """'kafka-clients-3.9.2.jar' -> 'kafka-clients'; the version is the first '-N.N' part."""
+    match = re.match(r"^(.*?)-\d+\.\d+", jar_name)
+    return match.group(1) if match else jar_name.removesuffix(".jar")
 
 
 def build_spark(settings: Settings, extra_conf: dict[str, str] | None = None) -> SparkSession:
@@ -107,8 +106,19 @@ class Pipeline:
     spark: SparkSession
     queries: list[StreamingQuery]
 
-    def stop(self) -> None:
+    def stop(self, grace_seconds: float = 30.0) -> None:
+        """Stop each query between batches where possible.
+
+        Structured Streaming has no graceful stop of its own; stopping in the middle of a
+        batch is safe (the batch is replayed and deduplicated on the next start) but
+        interrupts the sink mid-insert and fills the log with the interruption.
+        """
         for query in self.queries:
+            deadline = time.monotonic() + grace_seconds
+            while query.isActive and query.status["isTriggerActive"]:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
             query.stop()
 
 

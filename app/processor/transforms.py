@@ -33,9 +33,13 @@ def parse(kafka_records: DataFrame) -> DataFrame:
         F.octet_length("value").alias("value_bytes"),
         F.try_parse_json(raw_value).alias("json"),
         F.from_json(raw_value, event_schema()).alias("event"),
-    ).withColumn(
-        "event_time",
-        F.try_to_timestamp(F.col("event.event_time"), F.lit(EVENT_TIME_PATTERN)),
+    ).select(
+        "*",
+        # Each field's JSON type, computed once here: the checks below read it several times.
+        F.struct(*[_json_type(f.name).alias(f.name) for f in FIELDS]).alias("json_types"),
+        F.try_to_timestamp(F.col("event.event_time"), F.lit(EVENT_TIME_PATTERN)).alias(
+            "event_time"
+        ),
     )
 
 
@@ -52,7 +56,7 @@ def reject_reason(max_event_bytes: int, max_future_skew_seconds: float) -> Colum
         (~F.schema_of_variant("json").startswith("OBJECT"), "malformed_json"),
     ]
     for field in FIELDS:
-        json_type = _json_type(field.name)
+        json_type = F.col(f"json_types.{field.name}")
         if field.required:
             checks.append((json_type.isNull() | (json_type == "VOID"), f"missing_{field.name}"))
         checks.append(
@@ -112,9 +116,11 @@ def dedupe(events: DataFrame, watermark_delay_seconds: float) -> DataFrame:
     The watermark also bounds the state: an event_id is forgotten once the watermark
     passes it, and an event older than the watermark is dropped as late.
     """
-    return events.withWatermark(
-        "event_time", f"{int(watermark_delay_seconds)} seconds"
-    ).dropDuplicatesWithinWatermark(["event_id"])
+    watermarked = events.withWatermark("event_time", f"{int(watermark_delay_seconds)} seconds")
+    if not events.isStreaming:
+        # A static frame has no watermark to bound state: a plain dedupe is the same thing.
+        return watermarked.dropDuplicates(["event_id"])
+    return watermarked.dropDuplicatesWithinWatermark(["event_id"])
 
 
 def count_page_clicks(unique_events: DataFrame, window_seconds: float) -> DataFrame:

@@ -19,7 +19,8 @@ from pathlib import Path
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-DEFAULT_JARS = Path(".cache/jars/kafka-broker")
+# Resolved by `make setup` (app/runtime/maven/kafka-broker.pom.xml) next to the code.
+DEFAULT_JARS = Path(__file__).resolve().parents[2] / ".cache" / "jars" / "kafka-broker"
 
 SERVER_PROPERTIES = """\
 # Written by app/runtime/broker.py for the local single-node broker.

@@ -8,8 +8,10 @@ view runs in the same process), tests and tools after it has stopped.
 from __future__ import annotations
 
 import json
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -29,6 +31,8 @@ class EmbeddedStore:
         self._session = Session(path)
         self._session.query(f"CREATE DATABASE IF NOT EXISTS {database}")
         self._session.query(f"USE {database}")
+        # Text forms of DateTime columns without a zone of their own then mean UTC.
+        self._session.query("SET session_timezone = 'UTC'")
 
     @classmethod
     def from_url(cls, url: str, database: str) -> EmbeddedStore:
@@ -41,8 +45,20 @@ class EmbeddedStore:
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         with self._lock:
-            table = self._session.query(sql, "ArrowTable")
-        return table.to_pylist()
+            result = self._session.query(sql, "JSONCompact")
+        body = result.bytes()
+        if not body:
+            return []
+        payload = json.loads(body)
+        converters = [_converter(column["type"]) for column in payload["meta"]]
+        names = [column["name"] for column in payload["meta"]]
+        return [
+            {
+                name: convert(value)
+                for name, convert, value in zip(names, converters, row, strict=True)
+            }
+            for row in payload["data"]
+        ]
 
     def insert(
         self,
@@ -69,3 +85,24 @@ class EmbeddedStore:
     def close(self) -> None:
         with self._lock:
             self._session.close()
+
+
+def _converter(clickhouse_type: str) -> Callable[[Any], Any]:
+    """Python values from JSON text, by ClickHouse type, as clickhouse-connect returns them."""
+    base = clickhouse_type
+    for wrapper in ("Nullable(", "LowCardinality("):
+        if base.startswith(wrapper):
+            base = base[len(wrapper) : -1]
+
+    def keep_null(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        return lambda value: None if value is None else convert(value)
+
+    if base.startswith("DateTime"):
+        return keep_null(lambda text: datetime.fromisoformat(text).replace(tzinfo=UTC))
+    if base.startswith("Date"):
+        return keep_null(date.fromisoformat)
+    if re.fullmatch(r"U?Int\d+", base):
+        return keep_null(int)
+    if base.startswith("Float"):
+        return keep_null(float)
+    return lambda value: value

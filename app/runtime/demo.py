@@ -1,0 +1,138 @@
+"""`make demo`: the whole pipeline on this machine, with a live terminal view.
+
+A real Kafka broker (KRaft, the official jars), the topic, the Spark job in local[*]
+writing to the embedded ClickHouse engine, and the producer as a child process. The job
+runs in this process because chDB lets one process at a time own its folder, and the
+view reads the same tables. Ctrl-C, SIGTERM or DEMO_DURATION end it; everything is
+stopped in reverse order and the data stays under DATA_DIR for the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from app import settings as settings_module
+from app.processor import job
+from app.runtime import view
+from app.runtime.broker import LocalBroker, ensure_topic
+from app.settings import Settings
+from app.storage import open_store
+from app.storage.migrations import migrate
+
+log = logging.getLogger("app.demo")
+
+CLEAR = "\033[H\033[2J"
+
+
+def _log_to_file(path: Path) -> None:
+    """Send this process's stderr (and the Spark JVM's, which inherits it) to a file.
+
+    The terminal is the view's; logs are one `tail -f` away.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(handle, 2)
+    os.close(handle)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+def start_producer(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **settings_module.to_environ(settings)}
+    with open(log_path, "ab") as out:
+        # Its own session: Ctrl-C reaches the demo, which then stops the producer itself.
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.producer"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_producer(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # flushes what it has buffered, then exits
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run(settings: Settings, stop: threading.Event) -> int:
+    data = Path(settings.data_dir)
+    logs = data / "logs"
+    _log_to_file(logs / "demo.log")
+    interactive = sys.stdout.isatty()
+    print(f"starting: broker, topic, Spark job, producer (logs in {logs}/)", flush=True)
+    with ExitStack() as cleanup:
+        broker = LocalBroker(settings.kafka_bootstrap_servers, settings.data_dir)
+        broker.start()
+        cleanup.callback(broker.stop)
+        ensure_topic(broker.bootstrap, settings.kafka_topic, settings.kafka_partitions)
+
+        store = open_store(settings.clickhouse_url, settings.clickhouse_database)
+        cleanup.callback(store.close)
+        migrate(store)
+
+        spark = job.build_spark(settings)
+        cleanup.callback(spark.stop)
+        pipeline = job.start(spark, settings, store)
+        cleanup.callback(pipeline.stop)
+
+        producer = start_producer(settings, logs / "producer.log")
+        cleanup.callback(stop_producer, producer)
+
+        started = time.monotonic()
+        status, code = "running", 0
+        while True:
+            elapsed = time.monotonic() - started
+            if settings.demo_duration:
+                status = f"{elapsed:4.0f}/{settings.demo_duration:.0f}s"
+            text = view.render(view.snapshot(store, settings.window_duration), status)
+            print((CLEAR if interactive else "\n") + text, flush=True)
+            failed = [q for q in pipeline.queries if not q.isActive]
+            if failed:
+                print(f"a query stopped: {failed[0].name}: {failed[0].exception()}", flush=True)
+                code = 1
+                break
+            if producer.poll() not in (None, 0):
+                print(f"the producer exited with {producer.returncode}; see {logs}/producer.log")
+                code = 1
+                break
+            if settings.demo_duration and elapsed >= settings.demo_duration:
+                break
+            if stop.wait(settings.view_refresh):
+                break
+        print("stopping: producer, Spark job, broker ...", flush=True)
+    print(f"stopped. Data kept in {data}/ (make clean removes it).", flush=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, _ = settings_module.from_cli(
+        "Run the whole pipeline on this machine with a live terminal view.",
+        ["kafka", "clickhouse", "producer", "processor", "demo"],
+        argv,
+        prog="python -m app.runtime.demo",
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return run(settings, stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

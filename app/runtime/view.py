@@ -1,0 +1,108 @@
+"""The demo's live terminal view: what the pipeline is doing, read back from ClickHouse.
+
+``snapshot`` queries the same views the dashboards use; ``render`` turns a snapshot into
+text and is a pure function, so it is tested without a terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from app.storage import ClickHouseStore
+
+TOP = 8
+
+
+@dataclass
+class Snapshot:
+    taken_at: datetime
+    window_seconds: float
+    current_window: datetime
+    current_top: list[tuple[str, int]] = field(default_factory=list)
+    previous_top: list[tuple[str, int]] = field(default_factory=list)
+    counted_total: int = 0
+    events_per_second: float = 0.0
+    rejected: list[tuple[str, int]] = field(default_factory=list)
+    late_rows: int = 0
+    batch_duration_ms: int = 0
+    kafka_lag: int = 0
+    batches: int = 0
+
+
+def _window_literal(moment: datetime) -> str:
+    return f"toDateTime('{moment:%Y-%m-%d %H:%M:%S}', 'UTC')"
+
+
+def snapshot(
+    store: ClickHouseStore, window_seconds: float, now: datetime | None = None
+) -> Snapshot:
+    now = now or datetime.now(UTC)
+    start = int(now.timestamp() // window_seconds * window_seconds)
+    current = datetime.fromtimestamp(start, UTC)
+    previous = datetime.fromtimestamp(start - window_seconds, UTC)
+    snap = Snapshot(now, window_seconds, current)
+
+    def top(window: datetime) -> list[tuple[str, int]]:
+        rows = store.query(
+            "SELECT page_url, clicks FROM page_clicks_latest "
+            f"WHERE window_start = {_window_literal(window)} "
+            f"ORDER BY clicks DESC, page_url LIMIT {TOP}"
+        )
+        return [(r["page_url"], r["clicks"]) for r in rows]
+
+    snap.current_top, snap.previous_top = top(current), top(previous)
+    snap.counted_total = store.query("SELECT toUInt64(sum(clicks)) AS n FROM page_clicks_latest")[
+        0
+    ]["n"]
+    snap.rejected = [
+        (r["reason"], r["n"])
+        for r in store.query(
+            "SELECT reason, count() AS n FROM rejected_events FINAL "
+            "GROUP BY reason ORDER BY n DESC, reason"
+        )
+    ]
+    progress = store.query(
+        "SELECT count() AS batches, toUInt64(sum(rows_dropped_by_watermark)) AS late, "
+        "argMax(batch_duration_ms, reported_at) AS duration, "
+        "argMax(kafka_lag, reported_at) AS lag, "
+        "avgIf(input_rows_per_second, reported_at > now64(3) - INTERVAL 30 SECOND "
+        "AND num_input_rows > 0) AS rate "
+        "FROM pipeline_progress WHERE query_name = 'page_clicks_1m'"
+    )[0]
+    snap.batches = progress["batches"]
+    snap.late_rows = progress["late"]
+    snap.batch_duration_ms = progress["duration"]
+    snap.kafka_lag = progress["lag"]
+    rate = progress["rate"]
+    snap.events_per_second = 0.0 if rate is None or rate != rate else rate
+    return snap
+
+
+def _column(title: str, rows: list[tuple[str, int]], width: int = 30) -> list[str]:
+    lines = [title, "-" * len(title)]
+    lines += [f"{page[:width]:<{width}} {clicks:>7}" for page, clicks in rows] or ["(none yet)"]
+    return lines
+
+
+def render(snap: Snapshot, status: str = "") -> str:
+    span = int(snap.window_seconds)
+    left = _column(f"current window {snap.current_window:%H:%M:%S} ({span}s)", snap.current_top)
+    prev_start = datetime.fromtimestamp(snap.current_window.timestamp() - span, UTC)
+    right = _column(f"previous window {prev_start:%H:%M:%S}", snap.previous_top)
+    height = max(len(left), len(right))
+    left += [""] * (height - len(left))
+    right += [""] * (height - len(right))
+    out = [
+        f"clickstream demo  {snap.taken_at:%Y-%m-%d %H:%M:%S} UTC  {status}".rstrip(),
+        "",
+        *(f"{a:<40}  {b}" for a, b in zip(left, right, strict=True)),
+        "",
+        f"events in/s {snap.events_per_second:>9.1f}"
+        f"    batch duration {snap.batch_duration_ms:>6} ms"
+        f"    kafka lag {snap.kafka_lag:>7}    batches {snap.batches}",
+        f"clicks counted {snap.counted_total:>8}    late rows dropped {snap.late_rows:>6}",
+        "rejected: "
+        + (", ".join(f"{reason} {n}" for reason, n in snap.rejected) if snap.rejected else "none"),
+    ]
+    return "\n".join(out)

@@ -1,0 +1,161 @@
+"""Crash the processor with kill -9, twice, mid-stream: the counts stay exact.
+
+The real producer (traffic model with malformed, null and duplicate events) feeds the
+real broker without a count limit; the processor runs as its own process and is killed
+with SIGKILL (its Python driver and its Spark JVM, the whole process group) while events
+flow, then restarted from its checkpoint. After the second crash the producer gets
+SIGTERM, flushes and writes its manifest; a last run with --available-now drains the
+topic and exits. ClickHouse must then equal the manifest: no loss, no double count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app import settings as settings_module
+from app.storage.embedded import EmbeddedStore
+from tests.conftest import REPO, SPARK_KAFKA_JARS, make_settings
+
+pytestmark = pytest.mark.integration
+
+RATE = 200  # events/s, until the test stops the producer
+
+
+def child_env(settings) -> dict[str, str]:
+    """Only what the child needs, so no setting leaks in from the developer's shell."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "JAVA_HOME", "LANG")}
+    return {**keep, **settings_module.to_environ(settings)}
+
+
+def start(module: str, settings, log: Path, *args: str) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=REPO,
+            env=child_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def commits(checkpoint: Path) -> int:
+    folder = checkpoint / "page_clicks_1m" / "commits"
+    return len([p for p in folder.glob("[0-9]*")]) if folder.exists() else 0
+
+
+def wait_for_commits(checkpoint: Path, at_least: int, process, log: Path, timeout=180.0):
+    deadline = time.monotonic() + timeout
+    while commits(checkpoint) < at_least:
+        assert process.poll() is None, f"processor exited early:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"no batch {at_least} committed in {timeout}s"
+        time.sleep(0.2)
+
+
+T_START = time.monotonic()
+
+
+def note(what: str) -> None:
+    print(f"{time.monotonic() - T_START:6.1f}s {what}", flush=True)
+
+
+def kill_9(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)  # the Python driver and its Spark JVM
+    process.wait()
+
+
+def test_kill_9_twice_then_restart_counts_stay_exact(broker, topic, tmp_path):
+    checkpoint = tmp_path / "checkpoints"
+    manifest = tmp_path / "manifest.json"
+    settings = make_settings(
+        kafka_bootstrap_servers=broker.bootstrap,
+        kafka_topic=topic,
+        clickhouse_url=f"chdb://{tmp_path}/clickhouse",
+        checkpoint_dir=str(checkpoint),
+        spark_jars=str(SPARK_KAFKA_JARS),
+        spark_master="local[2]",
+        trigger_interval="1s",
+        max_offsets_per_trigger="1500",
+        producer_rate=str(RATE),
+        producer_seed="2026",
+        producer_manifest=str(manifest),
+        fault_malformed_rate="0.01",
+        fault_null_user_rate="0.01",
+        fault_null_page_rate="0.01",
+        fault_duplicate_rate="0.03",
+    )
+    producer_log, processor_log = tmp_path / "producer.log", tmp_path / "processor.log"
+    producer = start("app.producer", settings, producer_log)
+    processor = start("app.processor", settings, processor_log)
+    try:
+        note("started producer and processor")
+        wait_for_commits(checkpoint, 3, processor, processor_log)
+        note(f"kill -9 after {commits(checkpoint)} commits")
+        kill_9(processor)
+        first_kill_at = commits(checkpoint)
+
+        processor = start("app.processor", settings, processor_log)
+        note("restarted")
+        wait_for_commits(checkpoint, first_kill_at + 2, processor, processor_log)
+        note(f"kill -9 after {commits(checkpoint)} commits")
+        assert producer.poll() is None, producer_log.read_text()[-3000:]
+        kill_9(processor)
+
+        producer.send_signal(signal.SIGTERM)  # flush, write the manifest, exit 0
+        assert producer.wait(timeout=120) == 0, producer_log.read_text()[-3000:]
+        note("producer stopped")
+        drain = start("app.processor", settings, processor_log, "--available-now")
+        assert drain.wait(timeout=300) == 0, processor_log.read_text()[-3000:]
+        note("drained")
+    finally:
+        for process in (producer, processor):
+            if process.poll() is None:
+                kill_9(process)
+
+    truth = json.loads(manifest.read_text())
+    summary = json.loads(producer_log.read_text().strip().splitlines()[-1])
+    assert summary["failed"] == 0
+    assert summary["sent"] >= summary["generated"] > 3000
+
+    store = EmbeddedStore(str(tmp_path / "clickhouse"), "clickstream")
+    try:
+        rows = store.query("SELECT window_start, page_url, clicks FROM page_clicks_latest")
+        counted = {}
+        for r in rows:
+            counted.setdefault(r["window_start"].strftime("%Y-%m-%dT%H:%M:%SZ"), {})[
+                r["page_url"]
+            ] = r["clicks"]
+        assert counted == truth["counts"]
+        assert sum(r["clicks"] for r in rows) == truth["counted_events"]
+
+        by_reason = store.query(
+            "SELECT reason, count() AS n FROM rejected_events FINAL GROUP BY reason"
+        )
+        assert {r["reason"]: r["n"] for r in by_reason} == truth["rejected"]
+
+        # No insert landed twice: every reject once per Kafka position, every count once
+        # per (window, page, batch).
+        twice = store.query(
+            "SELECT (SELECT count() FROM rejected_events) - (SELECT uniqExact(kafka_partition, "
+            "kafka_offset) FROM rejected_events) AS rejects, "
+            "(SELECT count() FROM page_clicks_1m) - (SELECT uniqExact(window_start, page_url, "
+            "batch_id) FROM page_clicks_1m) AS counts"
+        )
+        assert twice == [{"rejects": 0, "counts": 0}]
+
+        # Three runs (start, restart, drain) of one query: the checkpoint kept its identity.
+        runs = store.query(
+            "SELECT uniqExact(query_id) AS queries, uniqExact(run_id) AS runs "
+            "FROM pipeline_progress WHERE query_name = 'page_clicks_1m'"
+        )
+        assert runs == [{"queries": 1, "runs": 3}]
+    finally:
+        store.close()

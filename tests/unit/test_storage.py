@@ -1,0 +1,174 @@
+"""The storage layer: migrations and insert semantics on the real ClickHouse engine (chDB)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from app.storage import open_store
+from app.storage.embedded import EmbeddedStore
+from app.storage.migrations import MigrationError, discover, migrate
+from app.storage.server import ServerStore, connection_args
+
+SQL = Path(__file__).resolve().parents[2] / "app" / "sql"
+# Recent, so the tables' TTL (which drops expired rows as they are inserted) keeps it.
+W = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+
+
+def test_migrations_apply_once_and_are_recorded(tmp_path):
+    store = EmbeddedStore(str(tmp_path / "ch"), "analytics")
+    try:
+        first = migrate(store)
+        assert [(m.version, m.name) for m in first] == [
+            (1, "page_clicks_1m"),
+            (2, "rejected_events"),
+            (3, "pipeline_progress"),
+            (4, "dashboard_views"),
+        ]
+        assert migrate(store) == []
+        ledger = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
+        assert [(r["version"], r["name"]) for r in ledger] == [(m.version, m.name) for m in first]
+        tables = store.query(
+            "SELECT name, engine FROM system.tables WHERE database = 'analytics' ORDER BY name"
+        )
+        assert [(r["name"], r["engine"]) for r in tables] == [
+            ("page_clicks_1m", "ReplacingMergeTree"),
+            ("page_clicks_latest", "View"),
+            ("pipeline_health", "View"),
+            ("pipeline_progress", "ReplacingMergeTree"),
+            ("rejected_events", "ReplacingMergeTree"),
+            ("rejected_events_by_reason", "View"),
+            ("schema_migrations", "MergeTree"),
+            ("top_pages", "View"),
+        ]
+    finally:
+        store.close()
+
+
+def test_a_changed_migration_is_refused(tmp_path):
+    sql_dir = tmp_path / "sql"
+    sql_dir.mkdir()
+    (sql_dir / "001_t.sql").write_text("CREATE TABLE t (x UInt8) ENGINE = MergeTree ORDER BY x")
+    store = EmbeddedStore(str(tmp_path / "ch"), "clickstream")
+    try:
+        assert len(migrate(store, sql_dir)) == 1
+        (sql_dir / "001_t.sql").write_text("CREATE TABLE t (x UInt16) ENGINE = Log")
+        with pytest.raises(MigrationError, match="001_t was changed after it was applied"):
+            migrate(store, sql_dir)
+        (sql_dir / "002_more.sql").write_text("CREATE TABLE u (x UInt8) ENGINE = Log")
+    finally:
+        store.close()
+
+
+def test_migration_names_are_checked(tmp_path):
+    (tmp_path / "1_bad name.sql").write_text("SELECT 1")
+    with pytest.raises(MigrationError, match=r"1_bad name\.sql: migrations are named"):
+        discover(tmp_path)
+
+
+def test_multi_statement_files_split_on_line_ending_semicolons():
+    views = next(m for m in discover(SQL) if m.name == "dashboard_views")
+    created = [
+        re.search(r"CREATE VIEW IF NOT EXISTS (\w+)", s).group(1) for s in views.statements()
+    ]
+    assert created == [
+        "page_clicks_latest",
+        "top_pages",
+        "rejected_events_by_reason",
+        "pipeline_health",
+    ]
+
+
+def test_insert_with_the_same_token_lands_once(store):
+    row = (W, W.replace(minute=1), "/cart", 5, 7, "q")
+    columns = ("window_start", "window_end", "page_url", "clicks", "batch_id", "query_id")
+    store.insert("page_clicks_1m", columns, [row], dedup_token="q:7")
+    store.insert("page_clicks_1m", columns, [row], dedup_token="q:7")
+    store.insert(
+        "page_clicks_1m", columns, [(W, W.replace(minute=1), "/cart", 6, 8, "q")], dedup_token="q:8"
+    )
+    assert store.query("SELECT count() AS n FROM page_clicks_1m")[0]["n"] == 2
+    latest = store.query("SELECT window_start, page_url, clicks FROM page_clicks_latest")
+    assert latest == [{"window_start": W, "page_url": "/cart", "clicks": 6}]
+
+
+def test_query_returns_python_values(store):
+    rows = store.query(
+        "SELECT toUInt64(3) AS n, toInt32(-2) AS i, 'x' AS s, 1.5 AS f, "
+        "toDateTime('2026-01-15 12:00:00', 'UTC') AS t, "
+        "toDateTime64('2026-01-15 12:00:00.250', 3, 'UTC') AS t3, toDate('2026-01-15') AS d, "
+        "CAST(NULL, 'Nullable(DateTime)') AS missing"
+    )
+    noon = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+    assert rows == [
+        {
+            "n": 3,
+            "i": -2,
+            "s": "x",
+            "f": 1.5,
+            "t": noon,
+            "t3": noon.replace(microsecond=250000),
+            "d": noon.date(),
+            "missing": None,
+        }
+    ]
+    assert store.query("SELECT 1 AS one WHERE 0") == []
+
+
+def test_open_store_picks_the_backend_from_the_url(tmp_path):
+    store = open_store(f"chdb://{tmp_path}/ch", "clickstream")
+    try:
+        assert isinstance(store, EmbeddedStore) and store.path == f"{tmp_path}/ch"
+    finally:
+        store.close()
+    with pytest.raises(ValueError, match="unsupported scheme 'ftp'"):
+        open_store("ftp://host/x", "clickstream")
+
+
+def test_server_url_becomes_client_arguments():
+    assert connection_args("https://analyst:p%40ss@ch.example.com/metrics", "clickstream") == {
+        "host": "ch.example.com",
+        "port": 8443,
+        "username": "analyst",
+        "password": "p@ss",
+        "database": "metrics",
+        "secure": True,
+    }
+    assert connection_args("http://127.0.0.1:8123", "clickstream") == {
+        "host": "127.0.0.1",
+        "port": 8123,
+        "username": "default",
+        "password": "",
+        "database": "clickstream",
+        "secure": False,
+    }
+
+
+class FakeClickHouseClient:
+    """A stand-in for clickhouse-connect's client: no ClickHouse server can run here (see
+    ENVIRONMENT.md), so this checks only what ServerStore hands the driver."""
+
+    def __init__(self):
+        self.inserts = []
+
+    def insert(self, table, data, column_names, settings):
+        self.inserts.append((table, data, column_names, settings))
+
+
+def test_server_store_passes_the_deduplication_token_and_utc_times():
+    client = FakeClickHouseClient()
+    store = ServerStore(client, "clickstream")
+    naive = W.replace(tzinfo=None)
+    store.insert("page_clicks_1m", ("window_start", "clicks"), [(naive, 3)], dedup_token="q:1")
+    store.insert("page_clicks_1m", ("window_start", "clicks"), [], dedup_token="q:2")
+    assert client.inserts == [
+        (
+            "page_clicks_1m",
+            [[W, 3]],
+            ["window_start", "clicks"],
+            {"insert_deduplication_token": "q:1"},
+        ),
+    ]

@@ -1,0 +1,110 @@
+"""The traffic model: reproducible, skewed like a real shop, sessions that follow the funnel."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+
+from app.contract import EVENT_TYPES, FIELD_NAMES, UUID_PATTERN, encode
+from app.producer import catalog as pages
+from app.producer.traffic import BOT_USER_AGENTS, TrafficModel
+
+T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def generate(seed: int, n: int, bot_share: float = 0.05) -> list[dict]:
+    model = TrafficModel(seed, bot_share)
+    return [model.next_event(T0 + timedelta(milliseconds=i)) for i in range(n)]
+
+
+def test_same_seed_same_events_byte_for_byte():
+    assert [encode(e) for e in generate(7, 2000)] == [encode(e) for e in generate(7, 2000)]
+
+
+def test_another_seed_other_events():
+    first, second = generate(7, 200), generate(8, 200)
+    assert not {e["event_id"] for e in first} & {e["event_id"] for e in second}
+
+
+def test_events_follow_the_contract():
+    for event in generate(1, 3000):
+        assert tuple(event) == FIELD_NAMES
+        assert re.match(UUID_PATTERN, event["event_id"])
+        assert event["schema_version"] == 1
+        assert event["event_type"] in EVENT_TYPES
+        assert event["page_url"].startswith("/")
+        assert event["user_id"] and event["session_id"]
+        assert json.loads(encode(event))["event_time"].endswith("Z")
+
+
+def test_catalog_is_fixed_and_sized_like_a_shop():
+    catalog, again = pages.build_catalog(42), pages.build_catalog(42)
+    assert (catalog.categories, catalog.products) == (again.categories, again.products)
+    assert len(catalog.products) == 300
+    assert len(catalog.categories) == 12
+    assert len(set(catalog.all_pages)) == 8 + 12 + 300
+
+
+def test_product_popularity_is_skewed_not_uniform():
+    model = TrafficModel(3, bot_share=0.0)
+    events = [model.next_event(T0) for _ in range(60_000)]
+    views = Counter(e["page_url"] for e in events if e["page_url"].startswith("/products/"))
+    ranked = [count for _, count in views.most_common()]
+    top_decile = sum(ranked[:30]) / sum(ranked)
+    # Uniform traffic would give the 30 busiest of 300 products about 10% of views.
+    assert top_decile > 0.45
+    # The most popular product sits at Zipf rank 1, model.catalog.products[0].
+    assert views.most_common(1)[0][0] == model.catalog.products[0]
+
+
+def sessions_of(events: list[dict]) -> dict[str, list[dict]]:
+    by_session = defaultdict(list)
+    for e in events:
+        by_session[e["session_id"]].append(e)
+    return by_session
+
+
+def test_human_sessions_walk_the_funnel_in_order():
+    sessions = sessions_of(generate(11, 40_000, bot_share=0.0))
+    reached = Counter()
+    for events in sessions.values():
+        seen_cart = seen_checkout = False
+        for e in events:
+            page, kind = e["page_url"], e["event_type"]
+            if kind == "add_to_cart":
+                assert page.startswith("/products/")
+            if page == pages.CART:
+                seen_cart = True
+            if page == pages.CHECKOUT:
+                assert seen_cart, "checkout without a cart first"
+                assert kind == "checkout"
+                seen_checkout = True
+            if kind == "purchase":
+                assert seen_checkout and page == pages.CONFIRMATION
+        kinds = {e["event_type"] for e in events}
+        pages_seen = {e["page_url"] for e in events}
+        reached["product"] += any(p.startswith("/products/") for p in pages_seen)
+        reached["cart"] += "add_to_cart" in kinds
+        reached["checkout"] += "checkout" in kinds
+        reached["purchase"] += "purchase" in kinds
+    # Each step of the funnel loses visitors.
+    assert reached["product"] > reached["cart"] > reached["checkout"] > reached["purchase"] > 0
+
+
+def test_bots_are_a_share_of_sessions_and_click_fast():
+    sessions = sessions_of(generate(5, 60_000, bot_share=0.10))
+    bots = [s for s in sessions.values() if s[0]["user_agent"] in BOT_USER_AGENTS]
+    humans = [s for s in sessions.values() if s[0]["user_agent"] not in BOT_USER_AGENTS]
+    # Sessions still open at the end are cut short, hence the tolerance.
+    assert 0.05 < len(bots) / len(sessions) < 0.15
+    mean_bot = sum(map(len, bots)) / len(bots)
+    mean_human = sum(map(len, humans)) / len(humans)
+    assert mean_bot > 5 * mean_human
+    assert all(e["user_id"].startswith("bot-") for s in bots for e in s)
+    assert all(e["event_type"] == "page_view" for s in bots for e in s)
+
+
+def test_no_bots_when_share_is_zero():
+    assert not any(e["user_agent"] in BOT_USER_AGENTS for e in generate(5, 5000, bot_share=0))

@@ -1,0 +1,169 @@
+"""Each stage of the Spark job on small static DataFrames, shaped like Kafka records."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from pyspark.sql import types as T
+
+from app.contract import encode
+from app.processor import transforms
+
+T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+KAFKA_SCHEMA = T.StructType(
+    [
+        T.StructField("topic", T.StringType()),
+        T.StructField("partition", T.IntegerType()),
+        T.StructField("offset", T.LongType()),
+        T.StructField("timestamp", T.TimestampType()),
+        T.StructField("value", T.BinaryType()),
+    ]
+)
+
+
+def event(n: int, **changes) -> dict:
+    base = {
+        "event_id": f"00000000-0000-4000-8000-{n:012d}",
+        "schema_version": 1,
+        "event_time": (T0 + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "user_id": f"u-{n}",
+        "session_id": "s-1",
+        "page_url": "/products/1",
+        "event_type": "page_view",
+        "referrer": None,
+        "user_agent": "test",
+        "device": "desktop",
+        "country": "US",
+    }
+    base.update(changes)
+    return base
+
+
+def kafka_frame(spark, values: list[bytes]):
+    rows = [("clicks", 0, offset, T0, value) for offset, value in enumerate(values)]
+    return spark.createDataFrame(rows, KAFKA_SCHEMA)
+
+
+def checked(spark, values: list[bytes], max_bytes: int = 4096, future_skew: float = 300):
+    return transforms.with_reject_reason(
+        transforms.parse(kafka_frame(spark, values)), max_bytes, future_skew
+    )
+
+
+def reasons(spark, values: list[bytes], **kw) -> list[str | None]:
+    rows = checked(spark, values, **kw).orderBy("kafka_offset").collect()
+    return [r.reject_reason for r in rows]
+
+
+def raw(obj: dict) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def test_a_valid_event_passes_every_check(spark):
+    assert reasons(spark, [encode(event(1)), raw({**event(2), "schema_version": None})]) == [
+        None,
+        None,
+    ]
+
+
+INVALID = [
+    (b'{"event_id": "x", "page_', "malformed_json"),
+    (b"not json at all", "malformed_json"),
+    (b"[1, 2, 3]", "malformed_json"),
+    (b'"just a string"', "malformed_json"),
+    (b"", "malformed_json"),
+    (raw({**event(1), "user_id": None}), "missing_user_id"),
+    (raw({k: v for k, v in event(1).items() if k != "user_id"}), "missing_user_id"),
+    (raw({**event(1), "page_url": None}), "missing_page_url"),
+    (raw({**event(1), "event_id": None}), "missing_event_id"),
+    (raw({**event(1), "event_time": None}), "missing_event_time"),
+    (raw({**event(1), "user_id": 42}), "wrong_type_user_id"),
+    (raw({**event(1), "page_url": {"path": "/"}}), "wrong_type_page_url"),
+    (raw({**event(1), "schema_version": "1"}), "wrong_type_schema_version"),
+    (raw({**event(1), "schema_version": 1.5}), "wrong_type_schema_version"),
+    (raw({**event(1), "event_time": 1764417600}), "wrong_type_event_time"),
+    (raw({**event(1), "country": ["US"]}), "wrong_type_country"),
+    (raw({**event(1), "event_id": "not-a-uuid"}), "invalid_event_id"),
+    (raw({**event(1), "event_time": "yesterday"}), "invalid_event_time"),
+    (raw({**event(1), "event_time": "2026-11-29 12:00:00"}), "invalid_event_time"),
+    (raw({**event(1), "event_time": "2099-01-01T00:00:00.000Z"}), "future_event_time"),
+    (raw({**event(1), "schema_version": 2}), "unsupported_schema_version"),
+    (raw({**event(1), "event_type": "hover"}), "invalid_event_type"),
+    (raw({**event(1), "page_url": "products/1"}), "invalid_page_url"),
+    (raw({**event(1), "referrer": "x" * 5000}), "oversized"),
+]
+
+
+def test_each_invalid_event_gets_its_reason(spark):
+    # One DataFrame for all cases: a Spark job per case would cost a second each.
+    values = [value for value, _ in INVALID]
+    got = reasons(spark, values)
+    assert list(zip(values, got, strict=True)) == INVALID
+
+
+def test_event_time_accepts_offsets_and_whole_seconds(spark):
+    values = [
+        raw(event(1, event_time="2026-01-15T13:00:00.250+01:00")),
+        raw(event(2, event_time="2026-01-15T12:00:00Z")),
+    ]
+    rows = transforms.valid_events(checked(spark, values)).orderBy("kafka_offset").collect()
+    assert [r.event_time.replace(tzinfo=None) for r in rows] == [
+        datetime(2026, 1, 15, 12, 0, 0, 250000),
+        datetime(2026, 1, 15, 12, 0, 0),
+    ]
+
+
+def test_a_little_future_skew_is_tolerated(spark):
+    soon = (datetime.now(UTC) + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    late = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert reasons(
+        spark, [raw(event(1, event_time=soon)), raw(event(2, event_time=late))], future_skew=300
+    ) == [None, "future_event_time"]
+
+
+def test_valid_events_are_typed_and_rejects_keep_where_they_came_from(spark):
+    values = [encode(event(1)), b"{oops", raw({**event(3), "user_id": None})]
+    frame = checked(spark, values)
+    valid = transforms.valid_events(frame).collect()
+    assert len(valid) == 1
+    assert valid[0].event_id == event(1)["event_id"]
+    assert valid[0].schema_version == 1
+    assert dict(transforms.valid_events(frame).dtypes)["event_time"] == "timestamp"
+    rejected = transforms.rejected_events(frame).orderBy("kafka_offset").collect()
+    assert [
+        (r.kafka_topic, r.kafka_partition, r.kafka_offset, r.reason, r.raw_value) for r in rejected
+    ] == [
+        ("clicks", 0, 1, "malformed_json", "{oops"),
+        ("clicks", 0, 2, "missing_user_id", values[2].decode()),
+    ]
+
+
+def test_dedupe_then_count_per_page_and_window(spark):
+    values = [
+        encode(event(1, page_url="/")),
+        encode(event(1, page_url="/")),  # the same event_id again: dropped
+        encode(event(2, page_url="/")),
+        encode(event(3, page_url="/cart")),
+        encode(event(70, page_url="/")),  # 12:01:10, the next window
+    ]
+    counted = transforms.count_page_clicks(
+        transforms.dedupe(transforms.valid_events(checked(spark, values)), 120), 60
+    )
+    start = int(T0.timestamp())
+    assert sorted(tuple(r) for r in counted.collect()) == [
+        (start, start + 60, "/", 2),
+        (start, start + 60, "/cart", 1),
+        (start + 60, start + 120, "/", 1),
+    ]
+
+
+def test_window_length_is_a_setting(spark):
+    values = [encode(event(n, page_url="/")) for n in (0, 9, 10, 25)]
+    counted = transforms.count_page_clicks(transforms.valid_events(checked(spark, values)), 10)
+    start = int(T0.timestamp())
+    assert sorted((r.window_start - start, r.clicks) for r in counted.collect()) == [
+        (0, 2),
+        (10, 1),
+        (20, 1),
+    ]

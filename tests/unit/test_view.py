@@ -1,0 +1,118 @@
+"""The demo's terminal view: what it reads from ClickHouse and how it draws it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from app.processor.progress import PROGRESS_COLUMNS
+from app.processor.sink import PAGE_CLICKS_COLUMNS, REJECTED_COLUMNS
+from app.runtime import view
+
+NOW = datetime.now(UTC).replace(second=30, microsecond=0)
+CURRENT = NOW.replace(second=0)
+PREVIOUS = CURRENT - timedelta(minutes=1)
+
+
+def test_render_draws_both_windows_and_the_health_line():
+    snap = view.Snapshot(
+        taken_at=datetime(2026, 1, 15, 12, 0, 30, tzinfo=UTC),
+        window_seconds=60,
+        current_window=datetime(2026, 1, 15, 12, 0, tzinfo=UTC),
+        current_top=[("/", 12), ("/cart", 3)],
+        previous_top=[("/products/1", 40)],
+        counted_total=55,
+        events_per_second=199.5,
+        rejected=[("malformed_json", 2)],
+        late_rows=4,
+        batch_duration_ms=812,
+        kafka_lag=9,
+        batches=31,
+    )
+    assert view.render(snap, "running").splitlines() == [
+        "clickstream demo  2026-01-15 12:00:30 UTC  running",
+        "",
+        "current window 12:00:00 (60s)             previous window 11:59:00",
+        "-----------------------------             ------------------------",
+        "/                                   12    /products/1                         40",
+        "/cart                                3    ",
+        "",
+        "events in/s     199.5    batch duration    812 ms    kafka lag       9    batches 31",
+        "clicks counted       55    late rows dropped      4",
+        "rejected: malformed_json 2",
+    ]
+
+
+def test_render_before_any_data():
+    snap = view.Snapshot(
+        datetime(2026, 1, 15, 12, 0, 30, tzinfo=UTC), 60, datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+    )
+    text = view.render(snap)
+    assert "(none yet)" in text and text.endswith("rejected: none")
+
+
+def test_snapshot_reads_latest_counts_rejects_and_progress(store):
+    store.insert(
+        "page_clicks_1m",
+        PAGE_CLICKS_COLUMNS,
+        [
+            (CURRENT, CURRENT + timedelta(minutes=1), "/", 4, 1, "q"),
+            (CURRENT, CURRENT + timedelta(minutes=1), "/", 9, 2, "q"),  # newer count wins
+            (CURRENT, CURRENT + timedelta(minutes=1), "/cart", 2, 2, "q"),
+            (PREVIOUS, CURRENT, "/help", 7, 1, "q"),
+        ],
+        dedup_token="t1",
+    )
+    store.insert(
+        "rejected_events",
+        REJECTED_COLUMNS,
+        [
+            ("t", 0, 1, NOW, "malformed_json", "{", 1),
+            ("t", 0, 2, NOW, "malformed_json", "{", 1),
+            ("t", 0, 3, NOW, "missing_user_id", "{}", 1),
+        ],
+        dedup_token="t2",
+    )
+    store.insert(
+        "pipeline_progress",
+        PROGRESS_COLUMNS,
+        [
+            (
+                "page_clicks_1m",
+                "q",
+                "r",
+                1,
+                NOW - timedelta(seconds=10),
+                100,
+                20.0,
+                50.0,
+                700,
+                3,
+                9,
+                5,
+                None,
+            ),
+            (
+                "page_clicks_1m",
+                "q",
+                "r",
+                2,
+                NOW - timedelta(seconds=5),
+                100,
+                30.0,
+                50.0,
+                900,
+                1,
+                9,
+                2,
+                None,
+            ),
+            ("rejected_events", "q2", "r", 2, NOW, 100, 999.0, 50.0, 5, 0, 0, 0, None),
+        ],
+        dedup_token="t3",
+    )
+    snap = view.snapshot(store, 60, now=NOW)
+    assert snap.current_top == [("/", 9), ("/cart", 2)]
+    assert snap.previous_top == [("/help", 7)]
+    assert snap.counted_total == 18
+    assert snap.rejected == [("malformed_json", 2), ("missing_user_id", 1)]
+    assert (snap.late_rows, snap.batch_duration_ms, snap.kafka_lag, snap.batches) == (4, 900, 2, 2)
