@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help
 help: ## List every target with one line each
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # ---------------------------------------------------------------- set-up
 
@@ -27,13 +27,22 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 $(JARS)/%/.resolved: app/runtime/maven/%.pom.xml
 	@command -v mvn >/dev/null || { echo "error: mvn (Maven) is not on PATH; install it (apt-get install maven)"; exit 1; }
-	mvn -q -B -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/$*
+	mvn -q -B -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(JARS))/$*
 	@touch $@
 
 .PHONY: setup
 setup: $(VENV)/.installed $(JARS)/kafka-broker/.resolved $(JARS)/spark-kafka/.resolved ## Install the virtualenv and resolve the Kafka and Spark jars
 
 # ---------------------------------------------------------------- the pipeline
+
+# The demo turns on a little of every fault so the view has rejects, late rows and
+# duplicates to show. Override any of them: make demo FAULT_LATE_RATE=0
+demo: export FAULT_MALFORMED_RATE ?= 0.005
+demo: export FAULT_NULL_USER_RATE ?= 0.003
+demo: export FAULT_NULL_PAGE_RATE ?= 0.002
+demo: export FAULT_LATE_RATE ?= 0.01
+demo: export FAULT_DUPLICATE_RATE ?= 0.01
+demo bench: export SPARK_JARS ?= $(abspath $(JARS))/spark-kafka
 
 .PHONY: demo
 demo: setup ## Run the whole pipeline on this machine (make demo DURATION=60 stops after 60 s)
@@ -43,16 +52,7 @@ demo: setup ## Run the whole pipeline on this machine (make demo DURATION=60 sto
 bench: setup ## Measure sustained events/s, freshness and peak memory (not a test)
 	$(PY) -m app.runtime.bench
 
-# ---------------------------------------------------------------- quality
-
-.PHONY: lint
-lint: $(VENV)/.installed ## ruff (Python), and yamllint and ansible-lint (Ansible)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-
-.PHONY: test
-test: setup ## Run every test: unit, integration (real Kafka + Spark + chDB), infra, roles
-	$(PY) -m pytest tests
+# ---------------------------------------------------------------- housekeeping
 
 .PHONY: lock
 lock: ## Re-pin every transitive Python dependency into constraints.txt
@@ -150,3 +150,16 @@ destroy: $(VENV)/.installed ## Delete the appliance, its data and its network fr
 	rm -f $(AWS_INVENTORY)/hosts.yml
 
 # ---------------------------------------------------------------- Ansible roles (ansible/)
+
+# ---------------------------------------------------------------- quality
+# Last, so the other sections' prerequisite lists (INFRA_DEPS, MOLECULE_DEPS) are known.
+
+.PHONY: lint
+lint: $(VENV)/.installed lint-ansible ## ruff (Python); yamllint and ansible-lint (Ansible)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: test
+test: setup $(INFRA_DEPS) $(MOLECULE_DEPS) ## Run every test: unit, integration (real Kafka, Spark, chDB), infra, then every role's Molecule scenario
+	$(PY) -m pytest tests
+	$(MAKE) --no-print-directory molecule
