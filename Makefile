@@ -22,7 +22,7 @@ help: ## List every target with one line each
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==24.3.1
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,infra]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[processor,embedded,dev,infra]'
 	@touch $@
 
 $(JARS)/%/.resolved: app/runtime/maven/%.pom.xml
@@ -57,7 +57,7 @@ bench: setup ## Measure sustained events/s, freshness and peak memory (not a tes
 .PHONY: lock
 lock: ## Re-pin every transitive Python dependency into constraints.txt
 	rm -rf $(CACHE)/lock-venv && $(PYTHON_BOOT) -m venv $(CACHE)/lock-venv
-	$(CACHE)/lock-venv/bin/pip install --quiet -e '.[dev,infra]'
+	$(CACHE)/lock-venv/bin/pip install --quiet -e '.[processor,embedded,dev,infra]'
 	$(CACHE)/lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
 .PHONY: clean

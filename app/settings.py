@@ -326,6 +326,14 @@ SETTINGS: tuple[Setting, ...] = (
         "spark.driver.memory (in local[*] mode it is also the executors' memory)",
     ),
     Setting(
+        "SPARK_DRIVER_HOST",
+        "processor",
+        "",
+        str,
+        "Address executors use to reach the driver (set it when they run in containers and "
+        "the driver on the host, e.g. the Docker network's gateway); empty: Spark's default",
+    ),
+    Setting(
         "SPARK_JARS",
         "processor",
         "",
@@ -386,6 +394,7 @@ class Settings:
     checkpoint_dir: str
     spark_master: str
     spark_driver_memory: str
+    spark_driver_host: str
     starting_offsets: str
     spark_jars: str
     data_dir: str

@@ -78,6 +78,12 @@ def build_spark(settings: Settings, extra_conf: dict[str, str] | None = None) ->
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
         )
     )
+    if settings.spark_driver_host:
+        # Executors in containers call back to a driver on the host: advertise an address
+        # they can reach, listen on every interface.
+        builder = builder.config("spark.driver.host", settings.spark_driver_host).config(
+            "spark.driver.bindAddress", "0.0.0.0"
+        )
     if settings.spark_jars:
         builder = builder.config("spark.jars", ",".join(connector_jars(settings.spark_jars)))
     else:
