@@ -150,6 +150,51 @@ destroy: $(VENV)/.installed ## Delete the appliance, its data and its network fr
 	rm -f $(AWS_INVENTORY)/hosts.yml
 
 # ---------------------------------------------------------------- Ansible roles (ansible/)
+# Molecule boots one Debian 12 container per role (systemd as PID 1, a Docker engine
+# inside where the role needs one). Nothing can be pulled here, so the engine comes from
+# Debian and every image is built locally; all of it is cached under .cache/molecule.
+MOLECULE_IMAGE      := clickstream/debian12-systemd:bookworm
+MOLECULE_CACHE      := $(CACHE)/molecule
+DEBIAN_MIRROR       ?= http://deb.debian.org/debian
+# Every role that has a scenario, in the order a deploy applies them.
+MOLECULE_ORDER      := common docker kafka clickhouse spark metabase producer processor
+MOLECULE_FOUND      := $(patsubst ansible/roles/%/molecule/default/molecule.yml,%,$(wildcard ansible/roles/*/molecule/default/molecule.yml))
+MOLECULE_ROLES      ?= $(filter $(MOLECULE_FOUND),$(MOLECULE_ORDER)) $(filter-out $(MOLECULE_ORDER),$(MOLECULE_FOUND))
+# What `make molecule` (and so `make test`) needs first.
+MOLECULE_DEPS       := $(VENV)/.installed molecule-engine molecule-image molecule-images
+
+.PHONY: molecule-engine
+molecule-engine: ## Make sure a Docker engine answers (installs docker.io, starts dockerd)
+	@ansible/molecule/bin/container-engine.sh $(CACHE)/dockerd.log
+
+.PHONY: molecule-image
+molecule-image: molecule-engine ## Build the Debian 12 systemd image the scenarios boot
+	@mkdir -p $(MOLECULE_CACHE)/apt/archives $(MOLECULE_CACHE)/images
+	@ansible/molecule/bin/base-image.sh $(MOLECULE_IMAGE) $(MOLECULE_CACHE)/debian12-systemd.tar $(DEBIAN_MIRROR)
+
+.PHONY: molecule-images
+molecule-images: molecule-image $(MOLECULE_CACHE)/images/kafka.tar $(MOLECULE_CACHE)/images/spark.tar ## Build the Kafka and Spark stand-in images
+
+$(MOLECULE_CACHE)/images/kafka.tar: ansible/molecule/images/kafka/* ansible/molecule/images/kafka/bin/* ansible/molecule/images/jre17/Dockerfile ansible/molecule/bin/standin-image.sh
+	@ansible/molecule/bin/standin-image.sh kafka $(MOLECULE_IMAGE) $@
+
+$(MOLECULE_CACHE)/images/spark.tar: ansible/molecule/images/spark/* ansible/molecule/images/jre17/Dockerfile ansible/molecule/bin/standin-image.sh $(VENV)/.installed
+	@ansible/molecule/bin/standin-image.sh spark $(MOLECULE_IMAGE) $@
+
+.PHONY: molecule
+molecule: $(MOLECULE_DEPS) ## Run every role's Molecule scenario (MOLECULE_ROLES="kafka spark" for some)
+	@set -e; total=0; for role in $(MOLECULE_ROLES); do \
+	  start=$$(date +%s); \
+	  echo "==> molecule test: $$role"; \
+	  (cd ansible/roles/$$role && MOLECULE_INSTANCE=clickstream-$$role ../../../$(VENV)/bin/molecule test); \
+	  took=$$(( $$(date +%s) - start )); total=$$(( total + took )); \
+	  echo "==> $$role: passed in $${took}s"; \
+	done; echo "==> molecule: $(words $(MOLECULE_ROLES)) scenarios passed in $${total}s"
+
+.PHONY: lint-ansible
+lint-ansible: $(VENV)/.installed ## yamllint and ansible-lint (production profile) on ansible/ and inventories/
+	$(VENV)/bin/yamllint -c ansible/.yamllint ansible inventories .config/molecule
+	cd ansible && ../$(VENV)/bin/ansible-lint -c .ansible-lint
 
 # ---------------------------------------------------------------- quality
 # Last, so the other sections' prerequisite lists (INFRA_DEPS, MOLECULE_DEPS) are known.
