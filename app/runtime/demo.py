@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,6 +122,15 @@ def run(settings: Settings, stop: threading.Event) -> int:
     return code
 
 
+def missing_tools() -> list[str]:
+    """What the demo needs from the machine, checked before anything starts."""
+    return [
+        f"{tool} is not on PATH ({why})"
+        for tool, why in (("java", "Java 17 runs the Kafka broker and Spark"),)
+        if shutil.which(tool) is None
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     settings, _ = settings_module.from_cli(
         "Run the whole pipeline on this machine with a live terminal view.",
@@ -128,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         argv,
         prog="python -m app.runtime.demo",
     )
+    for problem in missing_tools():
+        print(f"demo: error: {problem}", file=sys.stderr)
+        return 1
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

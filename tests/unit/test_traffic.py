@@ -108,3 +108,17 @@ def test_bots_are_a_share_of_sessions_and_click_fast():
 
 def test_no_bots_when_share_is_zero():
     assert not any(e["user_agent"] in BOT_USER_AGENTS for e in generate(5, 5000, bot_share=0))
+
+
+def test_faker_is_only_used_at_start_up(monkeypatch):
+    from faker import Faker
+
+    model = TrafficModel(21)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("Faker called on the hot path")
+
+    monkeypatch.setattr(Faker, "__getattr__", forbidden, raising=False)
+    monkeypatch.setattr(Faker, "__init__", forbidden)
+    events = [model.next_event(T0) for _ in range(20_000)]
+    assert len({e["session_id"] for e in events}) > 100

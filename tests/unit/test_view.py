@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from app.processor.progress import PROGRESS_COLUMNS
 from app.processor.sink import PAGE_CLICKS_COLUMNS, REJECTED_COLUMNS
 from app.runtime import view
@@ -116,3 +118,14 @@ def test_snapshot_reads_latest_counts_rejects_and_progress(store):
     assert snap.counted_total == 18
     assert snap.rejected == [("malformed_json", 2), ("missing_user_id", 1)]
     assert (snap.late_rows, snap.batch_duration_ms, snap.kafka_lag, snap.batches) == (4, 900, 2, 2)
+
+
+def test_the_demo_names_a_missing_java_before_starting_anything(monkeypatch, capsys):
+    from app.runtime import demo
+
+    monkeypatch.setattr(demo.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(demo, "run", lambda *a: pytest.fail("started without java"))
+    assert demo.main(["--demo-duration", "1s"]) == 1
+    assert capsys.readouterr().err == (
+        "demo: error: java is not on PATH (Java 17 runs the Kafka broker and Spark)\n"
+    )
