@@ -25,6 +25,7 @@ from app.processor.sink import (
     PAGE_CLICKS_COLUMNS,
     REJECTED_COLUMNS,
     ClickHouseBatchWriter,
+    check_checkpoint_matches_table,
     page_clicks_row,
     rejected_row,
 )
@@ -132,6 +133,8 @@ def start(
     spark: SparkSession, settings: Settings, store: ClickHouseStore, available_now: bool = False
 ) -> Pipeline:
     """Start both queries; with available_now they read what is in the topic, then stop."""
+    checkpoints = Path(settings.checkpoint_dir)
+    check_checkpoint_matches_table(store, str(checkpoints / PAGE_CLICKS_QUERY))
     spark.streams.addListener(PipelineProgressListener(store))
     checked = transforms.with_reject_reason(
         transforms.parse(read_kafka(spark, settings)),
@@ -145,7 +148,6 @@ def start(
     rejected = transforms.rejected_events(checked).withColumn(
         "kafka_timestamp_ms", F.unix_millis("kafka_timestamp")
     )
-    checkpoints = Path(settings.checkpoint_dir)
     queries = []
     for name, frame, mode, columns, to_row in (
         (PAGE_CLICKS_QUERY, page_clicks, "update", PAGE_CLICKS_COLUMNS, page_clicks_row),

@@ -10,6 +10,7 @@ import threading
 
 from app import settings as settings_module
 from app.processor import job
+from app.processor.sink import CheckpointMismatch
 from app.storage import open_store
 from app.storage.migrations import migrate
 
@@ -42,7 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     for migration in migrate(store):
         log.info("applied migration %03d_%s", migration.version, migration.name)
     spark = job.build_spark(settings)
-    pipeline = job.start(spark, settings, store, available_now=args.available_now)
+    try:
+        pipeline = job.start(spark, settings, store, available_now=args.available_now)
+    except CheckpointMismatch as exc:
+        spark.stop()
+        store.close()
+        print(f"processor: {exc}", file=sys.stderr)
+        return 2
     failed = None
     try:
         # Poll rather than block in the JVM, so SIGTERM is handled promptly.

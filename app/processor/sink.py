@@ -40,6 +40,31 @@ def checkpoint_query_id(checkpoint: str) -> str:
     return json.loads(Path(checkpoint, "metadata").read_text())["id"]
 
 
+class CheckpointMismatch(RuntimeError):
+    """page_clicks_1m holds counts of another query than the checkpoint would resume."""
+
+
+def check_checkpoint_matches_table(store: ClickHouseStore, checkpoint: str) -> None:
+    """Refuse to start a new query over counts an earlier query wrote.
+
+    Versions are batch ids, and a query started without its checkpoint numbers its batches
+    from 0 again: its fresh counts would lose to the old rows' higher versions, silently.
+    """
+    if Path(checkpoint, "metadata").exists():
+        return
+    writers = store.query(
+        "SELECT query_id, count() AS n FROM page_clicks_1m GROUP BY query_id ORDER BY n DESC"
+    )
+    if writers:
+        raise CheckpointMismatch(
+            f"page_clicks_1m already holds counts written by query {writers[0]['query_id']}, "
+            f"but CHECKPOINT_DIR has no checkpoint at {checkpoint}. A new query would count "
+            "from batch 0 again and its counts would lose to the old ones. Restore the "
+            "checkpoint folder, or start clean: TRUNCATE TABLE page_clicks_1m and "
+            "rejected_events (make clean does both for the demo)."
+        )
+
+
 def dedup_token(query_id: str, batch_id: int) -> str:
     return f"{query_id}:{batch_id}"
 

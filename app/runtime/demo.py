@@ -22,6 +22,7 @@ from pathlib import Path
 
 from app import settings as settings_module
 from app.processor import job
+from app.processor.sink import CheckpointMismatch
 from app.runtime import view
 from app.runtime.broker import LocalBroker, ensure_topic
 from app.settings import Settings
@@ -90,7 +91,11 @@ def run(settings: Settings, stop: threading.Event) -> int:
 
         spark = job.build_spark(settings)
         cleanup.callback(spark.stop)
-        pipeline = job.start(spark, settings, store)
+        try:
+            pipeline = job.start(spark, settings, store)
+        except CheckpointMismatch as exc:
+            print(f"demo: error: {exc}", flush=True)
+            return 2
         cleanup.callback(pipeline.stop)
 
         producer = start_producer(settings, logs / "producer.log")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from pyspark.sql import Row
 
 from app.processor.sink import (
     PAGE_CLICKS_COLUMNS,
     REJECTED_COLUMNS,
+    CheckpointMismatch,
     ClickHouseBatchWriter,
+    check_checkpoint_matches_table,
     checkpoint_query_id,
     page_clicks_row,
     rejected_row,
@@ -112,3 +115,23 @@ def test_an_empty_batch_inserts_nothing(store, tmp_path):
     )
     assert writer.write_rows([], batch_id=0) == 0
     assert store.query("SELECT count() AS n FROM page_clicks_1m") == [{"n": 0}]
+
+
+def test_a_new_checkpoint_over_old_counts_is_refused(store, tmp_path):
+    old = ClickHouseBatchWriter(
+        store,
+        "page_clicks_1m",
+        PAGE_CLICKS_COLUMNS,
+        page_clicks_row,
+        checkpoint(tmp_path, "query-old"),
+    )
+    fresh = str(tmp_path / "new-checkpoint" / "page_clicks_1m")
+    check_checkpoint_matches_table(store, fresh)  # empty table: a new query is fine
+    old.write_rows([clicks(START, "/", 3)], batch_id=40)
+    with pytest.raises(
+        CheckpointMismatch,
+        match=r"written by query query-old, but "
+        r"CHECKPOINT_DIR has no checkpoint at .*new-checkpoint/page_clicks_1m\.",
+    ):
+        check_checkpoint_matches_table(store, fresh)
+    check_checkpoint_matches_table(store, str(tmp_path / "cp"))  # its own checkpoint: fine
