@@ -75,7 +75,8 @@ DEPLOY_PLAYBOOK ?= ansible/playbooks/deploy.yml
 SSH_WAIT        ?= 600
 TERRAFORM       := terraform -chdir=$(TF_DIR)
 AWS_PREFLIGHT   := $(PY) scripts/aws/preflight.py --tf-dir $(TF_DIR) --playbook $(DEPLOY_PLAYBOOK) --inventory-dir $(AWS_INVENTORY)
-ANSIBLE_DEPLOY  := ansible-playbook -i $(AWS_INVENTORY) $(DEPLOY_PLAYBOOK)
+# ansible/ansible.cfg finds the roles; it is only read from the current folder or here.
+ANSIBLE_DEPLOY  := ANSIBLE_CONFIG=$(CURDIR)/ansible/ansible.cfg ansible-playbook -i $(AWS_INVENTORY) $(DEPLOY_PLAYBOOK)
 
 # checkov pins its own dependencies (and ships its own fork of the HCL parser),
 # so it lives in a virtualenv of its own, pinned by terraform/checkov-constraints.txt.
