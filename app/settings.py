@@ -197,7 +197,7 @@ SETTINGS: tuple[Setting, ...] = (
         "producer",
         "42",
         _integer,
-        "Random seed: the same seed gives the same events",
+        "Random seed: the same seed gives the same traffic (event_ids differ per start)",
     ),
     Setting(
         "PRODUCER_BOT_SHARE",

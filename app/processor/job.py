@@ -81,9 +81,9 @@ def build_spark(settings: Settings, extra_conf: dict[str, str] | None = None) ->
     )
     if settings.spark_driver_host:
         # Executors in containers call back to a driver on the host: advertise an address
-        # they can reach, listen on every interface.
+        # they can reach, and listen on that address only.
         builder = builder.config("spark.driver.host", settings.spark_driver_host).config(
-            "spark.driver.bindAddress", "0.0.0.0"
+            "spark.driver.bindAddress", settings.spark_driver_host
         )
     if settings.spark_jars:
         builder = builder.config("spark.jars", ",".join(connector_jars(settings.spark_jars)))

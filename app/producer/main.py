@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import signal
 import sys
 import threading
@@ -56,7 +57,10 @@ def fault_rates(settings: Settings) -> FaultRates:
 
 
 def run(settings: Settings, stop: threading.Event) -> RunSummary:
-    model = TrafficModel(settings.producer_seed, settings.producer_bot_share)
+    # A fresh nonce per start: same traffic for the same seed, never the same event_ids.
+    model = TrafficModel(
+        settings.producer_seed, settings.producer_bot_share, run_nonce=secrets.randbits(128)
+    )
     faults = FaultInjector(fault_rates(settings), settings.producer_seed)
     manifest = Manifest(settings.window_duration) if settings.producer_manifest else None
     publisher = Publisher(

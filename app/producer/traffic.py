@@ -4,7 +4,9 @@ Humans land on a page, browse categories and products, some add to cart, fewer c
 out, fewer still buy; each step can also be where they leave. Bots crawl many pages fast
 with bot user agents. Faker fills the pools of users, agents, countries and referrers once
 at start-up; the hot path only draws from those pools with one seeded ``random.Random``,
-so the same seed gives the same events, in the same order.
+so the same seed gives the same traffic, in the same order. Identifiers (event_id,
+session_id) are also mixed with a per-run nonce: a producer restarted with the same seed
+must not resend the event_ids of its last run, which the job would drop as duplicates.
 """
 
 from __future__ import annotations
@@ -129,8 +131,10 @@ class TrafficModel:
         concurrent_sessions: int = 64,
         catalog: pages.Catalog | None = None,
         pools: Pools | None = None,
+        run_nonce: int = 0,
     ) -> None:
         self.rng = random.Random(seed)
+        self.run_nonce = run_nonce
         self.bot_share = bot_share
         self.catalog = catalog or pages.build_catalog(seed)
         self.pools = pools or Pools.build(seed)
@@ -139,7 +143,7 @@ class TrafficModel:
     # -- identities -------------------------------------------------------------------
 
     def _uuid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        return str(uuid.UUID(int=self.rng.getrandbits(128) ^ self.run_nonce, version=4))
 
     def _new_session(self) -> Session:
         rng = self.rng

@@ -122,3 +122,13 @@ def test_faker_is_only_used_at_start_up(monkeypatch):
     monkeypatch.setattr(Faker, "__init__", forbidden)
     events = [model.next_event(T0) for _ in range(20_000)]
     assert len({e["session_id"] for e in events}) > 100
+
+
+def test_a_restart_with_the_same_seed_sends_new_event_ids():
+    first = TrafficModel(7, run_nonce=1)
+    again = TrafficModel(7, run_nonce=2)
+    a = [first.next_event(T0) for _ in range(500)]
+    b = [again.next_event(T0) for _ in range(500)]
+    assert not {e["event_id"] for e in a} & {e["event_id"] for e in b}
+    assert [e["page_url"] for e in a] == [e["page_url"] for e in b]  # the same traffic
+    assert all(re.match(UUID_PATTERN, e["event_id"]) for e in a + b)
