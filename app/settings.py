@@ -272,9 +272,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MAX_OFFSETS_PER_TRIGGER",
         "processor",
-        "20000",
+        "100000",
         _positive_int,
-        "Upper bound of Kafka records read per micro-batch",
+        "Upper bound of Kafka records read per micro-batch (how fast a backlog drains)",
     ),
     Setting(
         "SHUFFLE_PARTITIONS",

@@ -21,7 +21,7 @@ def test_defaults_are_the_documented_ones():
     assert s.window_duration == 60
     assert s.watermark_delay == 120
     assert s.trigger_interval == 5
-    assert s.max_offsets_per_trigger == 20000
+    assert s.max_offsets_per_trigger == 100000
     assert s.shuffle_partitions == 2
     assert s.producer_rate == 200.0
     assert s.fault_late_delay == 600
