@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,30 @@ def build_spark(settings: Settings, extra_conf: dict[str, str] | None = None) ->
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def stop_spark(spark: SparkSession, timeout: float = 30.0) -> None:
+    """Stop Spark and wait until its JVM has exited.
+
+    spark.stop() leaves the driver JVM to notice on its own, a moment later, that Python
+    is gone. A program that stops must leave nothing behind, so close the JVM's stdin
+    (it exits on EOF) and wait for it.
+    """
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    spark.stop()
+    process = getattr(gateway, "proc", None)
+    if process is None:
+        return
+    gateway.shutdown()
+    if process.stdin:
+        process.stdin.close()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def read_kafka(spark: SparkSession, settings: Settings) -> DataFrame:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 
 from app import settings as settings_module
+from app.lifecycle import stop_on_signals
 from app.processor import job
 from app.processor.sink import CheckpointMismatch
 from app.storage import open_store
@@ -36,17 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop_on_signals(stop)
 
     store = open_store(settings.clickhouse_url, settings.clickhouse_database)
     for migration in migrate(store):
         log.info("applied migration %03d_%s", migration.version, migration.name)
     spark = job.build_spark(settings)
+    stop_on_signals(stop)  # again: the SparkContext has just replaced the SIGINT handler
     try:
         pipeline = job.start(spark, settings, store, available_now=args.available_now)
     except CheckpointMismatch as exc:
-        spark.stop()
+        job.stop_spark(spark)
         store.close()
         print(f"processor: {exc}", file=sys.stderr)
         return 2
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                     break
     finally:
         pipeline.stop()
-        spark.stop()
+        job.stop_spark(spark)
         store.close()
     if failed is not None:
         print(f"processor: query {failed.name} failed: {failed.exception()}", file=sys.stderr)

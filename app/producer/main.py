@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import signal
 import sys
 import threading
 import time
@@ -15,6 +14,7 @@ from datetime import UTC, datetime
 from kafka.errors import KafkaError
 
 from app import settings as settings_module
+from app.lifecycle import stop_on_signals
 from app.producer.faults import FaultInjector, FaultRates
 from app.producer.manifest import Manifest
 from app.producer.publisher import Publisher
@@ -117,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(logging.WARNING)
     stop = threading.Event()
     # SIGTERM (systemd, the demo) and Ctrl-C both end the loop; run() then flushes.
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop_on_signals(stop)
     try:
         summary = run(settings, stop)
     except KafkaError as exc:

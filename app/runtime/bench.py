@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.stop()
     finally:
         if spark is not None:
-            spark.stop()
+            job.stop_spark(spark)
         store.close()
         broker.stop()
     results = {

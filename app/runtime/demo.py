@@ -21,6 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from app import settings as settings_module
+from app.lifecycle import stop_on_signals
 from app.processor import job
 from app.processor.sink import CheckpointMismatch
 from app.runtime import view
@@ -90,7 +91,8 @@ def run(settings: Settings, stop: threading.Event) -> int:
         migrate(store)
 
         spark = job.build_spark(settings)
-        cleanup.callback(spark.stop)
+        cleanup.callback(job.stop_spark, spark)
+        stop_on_signals(stop)  # again: the SparkContext has just replaced the SIGINT handler
         try:
             pipeline = job.start(spark, settings, store)
         except CheckpointMismatch as exc:
@@ -147,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: error: {problem}", file=sys.stderr)
         return 1
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop_on_signals(stop)
     return run(settings, stop)
 
 
