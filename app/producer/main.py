@@ -72,6 +72,7 @@ def run(settings: Settings, stop: threading.Event) -> RunSummary:
     started = time.monotonic()
     next_report = started + REPORT_EVERY_SECONDS
     generated = 0
+    reported = False
     try:
         while not stop.is_set():
             if settings.producer_count and generated >= settings.producer_count:
@@ -86,7 +87,10 @@ def run(settings: Settings, stop: threading.Event) -> RunSummary:
             for message in faults.apply(model.next_event(datetime.now(UTC))):
                 publisher.send(message)
             generated += 1
-            if now >= next_report:
+            # Report every few seconds, and once as soon as Kafka has acknowledged the
+            # first events: that line tells a supervisor the producer is up.
+            if now >= next_report or (not reported and publisher.stats.sent):
+                reported = True
                 next_report = now + REPORT_EVERY_SECONDS
                 log.info(
                     "generated=%d sent=%d failed=%d",
