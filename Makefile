@@ -161,8 +161,9 @@ DEBIAN_MIRROR       ?= http://deb.debian.org/debian
 MOLECULE_ORDER      := common docker kafka clickhouse spark metabase producer processor
 MOLECULE_FOUND      := $(patsubst ansible/roles/%/molecule/default/molecule.yml,%,$(wildcard ansible/roles/*/molecule/default/molecule.yml))
 MOLECULE_ROLES      ?= $(filter $(MOLECULE_FOUND),$(MOLECULE_ORDER)) $(filter-out $(MOLECULE_ORDER),$(MOLECULE_FOUND))
-# What `make molecule` (and so `make test`) needs first.
-MOLECULE_DEPS       := $(VENV)/.installed molecule-engine molecule-image molecule-images
+# What `make molecule` (and so `make test`) needs first. The processor scenario copies the
+# Kafka connector's jars from $(JARS)/spark-kafka into its instance.
+MOLECULE_DEPS       := $(VENV)/.installed molecule-engine molecule-image molecule-images $(JARS)/spark-kafka/.resolved
 
 .PHONY: molecule-engine
 molecule-engine: ## Make sure a Docker engine answers (installs docker.io, starts dockerd)
