@@ -155,6 +155,10 @@ destroy: $(VENV)/.installed ## Delete the appliance, its data and its network fr
 # inside where the role needs one). Nothing can be pulled here, so the engine comes from
 # Debian and every image is built locally; all of it is cached under .cache/molecule.
 MOLECULE_IMAGE      := clickstream/debian12-systemd:bookworm
+# The same plus Debian's docker.io, for the scenarios that need an engine only as a
+# prerequisite: those whose prepare.yml asks for it (molecule_prepare_engine: true). The
+# others (common; docker, which installs the engine itself) boot the bare image.
+MOLECULE_ENGINE_IMAGE := clickstream/debian12-systemd-docker:bookworm
 MOLECULE_CACHE      := $(CACHE)/molecule
 DEBIAN_MIRROR       ?= http://deb.debian.org/debian
 # Every role that has a scenario, in the order a deploy applies them.
@@ -170,9 +174,10 @@ molecule-engine: ## Make sure a Docker engine answers (installs docker.io, start
 	@ansible/molecule/bin/container-engine.sh $(CACHE)/dockerd.log
 
 .PHONY: molecule-image
-molecule-image: molecule-engine ## Build the Debian 12 systemd image the scenarios boot
+molecule-image: molecule-engine ## Build the Debian 12 systemd images the scenarios boot (bare, and with docker.io)
 	@mkdir -p $(MOLECULE_CACHE)/apt/archives $(MOLECULE_CACHE)/images
 	@ansible/molecule/bin/base-image.sh $(MOLECULE_IMAGE) $(MOLECULE_CACHE)/debian12-systemd.tar $(DEBIAN_MIRROR)
+	@ansible/molecule/bin/engine-image.sh $(MOLECULE_IMAGE) $(MOLECULE_ENGINE_IMAGE) $(MOLECULE_CACHE)/apt/archives ansible/roles/docker/defaults/main.yml
 
 .PHONY: molecule-images
 molecule-images: molecule-image $(MOLECULE_CACHE)/images/kafka.tar $(MOLECULE_CACHE)/images/spark.tar ## Build the Kafka and Spark stand-in images
@@ -186,9 +191,12 @@ $(MOLECULE_CACHE)/images/spark.tar: ansible/molecule/images/spark/* ansible/mole
 .PHONY: molecule
 molecule: $(MOLECULE_DEPS) ## Run every role's Molecule scenario (MOLECULE_ROLES="kafka spark" for some)
 	@set -e; total=0; for role in $(MOLECULE_ROLES); do \
-	  start=$$(date +%s); \
-	  echo "==> molecule test: $$role"; \
-	  (cd ansible/roles/$$role && MOLECULE_INSTANCE=clickstream-$$role ../../../$(VENV)/bin/molecule test); \
+	  start=$$(date +%s); image=$(MOLECULE_IMAGE); \
+	  if grep -qs '^ *molecule_prepare_engine: true' ansible/roles/$$role/molecule/default/prepare.yml; then \
+	    image=$(MOLECULE_ENGINE_IMAGE); fi; \
+	  echo "==> molecule test: $$role ($$image)"; \
+	  (cd ansible/roles/$$role && MOLECULE_INSTANCE=clickstream-$$role MOLECULE_INSTANCE_IMAGE=$$image \
+	    ../../../$(VENV)/bin/molecule test); \
 	  took=$$(( $$(date +%s) - start )); total=$$(( total + took )); \
 	  echo "==> $$role: passed in $${took}s"; \
 	done; echo "==> molecule: $(words $(MOLECULE_ROLES)) scenarios passed in $${total}s"
