@@ -32,6 +32,7 @@ if built=$(docker image inspect --format '{{index .Config.Labels "clickstream.bu
     exit 0
 fi
 
+previous=$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
 echo "engine-image: installing docker.io=$version $packages into $image"
 container=$(docker create -v "$archives:/var/cache/apt/archives" "$base" bash -c "
     set -e
@@ -47,4 +48,9 @@ docker commit \
     --change 'CMD ["/sbin/init"]' \
     --change "LABEL clickstream.built-from=\"$wanted\"" \
     "$container" "$image" >/dev/null
+# The image this one replaces would stay behind untagged. A container still using it
+# keeps it (rmi refuses): nothing to do then.
+if [[ -n $previous ]]; then
+    docker rmi "$previous" >/dev/null 2>&1 || true
+fi
 echo "engine-image: built $image"
