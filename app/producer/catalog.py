@@ -52,15 +52,10 @@ class ZipfChoice:
 class Catalog:
     categories: tuple[str, ...]  # category page paths, most popular first
     products: tuple[str, ...]  # product page paths, most popular first
-    product_category: dict[str, str]
     by_category: dict[str, tuple[str, ...]]
     pick_category: ZipfChoice
     pick_product: ZipfChoice
-
-    @property
-    def all_pages(self) -> tuple[str, ...]:
-        fixed = (HOME, SEARCH, CART, CHECKOUT, CONFIRMATION, *STATIC_PAGES)
-        return fixed + self.categories + self.products
+    all_pages: tuple[str, ...]  # every page once; bots crawl it on every step
 
     def products_in(self, category: str) -> tuple[str, ...]:
         return self.by_category.get(category, ())
@@ -77,10 +72,19 @@ def build_catalog(seed: int, products: int = 300, exponent: float = 1.1) -> Cata
     return Catalog(
         categories=ranked_categories,
         products=product_pages,
-        product_category=product_category,
         by_category={
             c: tuple(p for p in product_pages if product_category[p] == c) for c in categories
         },
         pick_category=ZipfChoice(ranked_categories, exponent),
         pick_product=ZipfChoice(product_pages, exponent),
+        all_pages=(
+            HOME,
+            SEARCH,
+            CART,
+            CHECKOUT,
+            CONFIRMATION,
+            *STATIC_PAGES,
+            *ranked_categories,
+            *product_pages,
+        ),
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,6 +45,8 @@ LANDING: tuple[tuple[str, float], ...] = (
     ("product", 0.25),
     ("search", 0.10),
 )
+# The event a stage's page sends, where it is not a plain page_view.
+STAGE_EVENT_TYPES = {"checkout": "checkout", "confirmation": "purchase"}
 # Chance that a human also clicks something on a page before moving on.
 IN_PAGE_CLICK = 0.5
 # A bot session is picked this many times more often than a human one: bots click fast.
@@ -203,7 +204,7 @@ class TrafficModel:
             # Adding to cart happens on the product page, then the cart opens.
             session.pending.append((session.page, "add_to_cart"))
         page = self._page_for(stage, session)
-        event_type = {"checkout": "checkout", "confirmation": "purchase"}.get(stage, "page_view")
+        event_type = STAGE_EVENT_TYPES.get(stage, "page_view")
         session.pending.append((page, event_type))
         if event_type == "page_view" and rng.random() < IN_PAGE_CLICK:
             session.pending.append((page, "click"))
@@ -247,7 +248,3 @@ class TrafficModel:
             "device": visitor.device,
             "country": visitor.country,
         }
-
-    def events(self, clock: Callable[[], datetime]) -> Any:
-        while True:
-            yield self.next_event(clock())
