@@ -418,11 +418,6 @@ class Settings:
         if faults > 1:
             raise SettingsError(f"FAULT_*_RATE settings add up to {faults:g}; at most 1")
 
-    def replace(self, **changes: Any) -> Settings:
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(changes)
-        return Settings(**values)
-
 
 def _parse_one(setting: Setting, raw: str) -> Any:
     try:
