@@ -125,14 +125,15 @@ class LocalBroker:
                 "stop it or choose another port"
             )
         props = self._configure()
-        out = open(self.dir / "broker.out", "ab")  # noqa: SIM115 - lives as long as the JVM
-        # Its own process group, so stop() reaches the JVM and anything it starts.
-        self.process = subprocess.Popen(
-            self._java("kafka.Kafka", str(props)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The JVM keeps its own copy of the file descriptor; this process needs none.
+        with open(self.dir / "broker.out", "ab") as out:
+            # Its own process group, so stop() reaches the JVM and anything it starts.
+            self.process = subprocess.Popen(
+                self._java("kafka.Kafka", str(props)),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while not _port_open(self.host, self.port):
             if self.process.poll() is not None:
