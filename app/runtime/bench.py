@@ -42,6 +42,9 @@ from app.settings import Settings
 from app.storage import open_store
 from app.storage.migrations import migrate
 
+# How long a freshness marker may take to show before the bench gives up.
+MARKER_TIMEOUT_SECONDS = 120
+
 
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -154,7 +157,7 @@ def measure_freshness(settings: Settings, store, logs: Path, markers: int, every
                 "country": "US",
             }
             sender.send(settings.kafka_topic, key=b"bench", value=encode(event)).get(30)
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + MARKER_TIMEOUT_SECONDS
             while time.monotonic() < deadline:
                 found = store.query(
                     f"SELECT count() AS n FROM page_clicks_latest WHERE page_url = '{page}'"
@@ -163,6 +166,11 @@ def measure_freshness(settings: Settings, store, logs: Path, markers: int, every
                     delays.append((datetime.now(UTC) - sent).total_seconds())
                     break
                 time.sleep(0.05)
+            else:
+                # A marker that never shows is a finding, not a sample to leave out.
+                raise RuntimeError(
+                    f"marker {page} not in page_clicks_latest after {MARKER_TIMEOUT_SECONDS} s"
+                )
             print(f"  marker {n + 1}/{markers}: {delays[-1]:.2f} s", flush=True)
             time.sleep(every)
         producer_peak = peak_rss_mib(producer.pid)
