@@ -121,21 +121,23 @@ deploy: $(VENV)/.installed ## Run the Ansible deploy playbook on the provisioned
 	@$(AWS_PREFLIGHT) deploy
 	$(ANSIBLE_DEPLOY)
 
+# Both tunnels run the ssh command Terraform wrote into the output named by $(1).
+define open_tunnel
+@cmd="$$($(TERRAFORM) output -raw $(1) 2>/dev/null)" \
+  || { echo "error: no provisioned appliance in $(TF_DIR) (run make provision first)" >&2; exit 1; }; \
+echo "Metabase http://localhost:3000 | Spark master http://localhost:8080 | Spark driver http://localhost:4040 (Ctrl-C closes)"; \
+echo "+ $$cmd"; eval "$$cmd"
+endef
+
 .PHONY: tunnel
 tunnel: $(VENV)/.installed ## Forward Metabase (3000) and the Spark UIs (8080, 4040) to localhost over SSH
 	@$(AWS_PREFLIGHT) tunnel
-	@cmd="$$($(TERRAFORM) output -raw tunnel_command 2>/dev/null)" \
-	  || { echo "error: no provisioned appliance in $(TF_DIR) (run make provision first)" >&2; exit 1; }; \
-	echo "Metabase http://localhost:3000 | Spark master http://localhost:8080 | Spark driver http://localhost:4040 (Ctrl-C closes)"; \
-	echo "+ $$cmd"; eval "$$cmd"
+	$(call open_tunnel,tunnel_command)
 
 .PHONY: tunnel-ssm
 tunnel-ssm: $(VENV)/.installed ## The same tunnel through SSM Session Manager (no port 22 needed)
 	@$(AWS_PREFLIGHT) tunnel-ssm
-	@cmd="$$($(TERRAFORM) output -raw tunnel_command_ssm 2>/dev/null)" \
-	  || { echo "error: no provisioned appliance in $(TF_DIR) (run make provision first)" >&2; exit 1; }; \
-	echo "Metabase http://localhost:3000 | Spark master http://localhost:8080 | Spark driver http://localhost:4040 (Ctrl-C closes)"; \
-	echo "+ $$cmd"; eval "$$cmd"
+	$(call open_tunnel,tunnel_command_ssm)
 
 # Asks for the word "destroy" on the terminal; CONFIRM=destroy answers it ahead.
 .PHONY: destroy
