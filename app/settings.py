@@ -33,15 +33,21 @@ def _number(text: str, kind: Callable[[str], Any], expected: str) -> Any:
         raise _Invalid(f"expected {expected}") from None
 
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+# page_clicks_1m drops a row 90 days after its window starts (app/sql, its TTL): ClickHouse
+# discards a row that is already expired when it is inserted, without an error, so the
+# processor must reject older events itself (MAX_EVENT_AGE, checked below). A test keeps
+# this number in step with the migration.
+PAGE_CLICKS_TTL_DAYS = 90
 
 
 def parse_duration(text: str) -> float:
-    """Seconds from '90', '90s', '2m', '1h' or '500ms'."""
+    """Seconds from '90', '90s', '2m', '1h', '7d' or '500ms'."""
     match = _DURATION.match(text)
     if not match:
-        raise _Invalid("expected a duration such as 60s, 2m, 1h or 500ms")
+        raise _Invalid("expected a duration such as 60s, 2m, 1h, 7d or 500ms")
     return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
@@ -291,11 +297,49 @@ SETTINGS: tuple[Setting, ...] = (
         "Events whose event_time is further than this in the future are rejected",
     ),
     Setting(
+        "MAX_EVENT_AGE",
+        "processor",
+        "89d",
+        _positive_duration,
+        "Events whose event_time is older than this are rejected as expired_event_time "
+        f"(below the {PAGE_CLICKS_TTL_DAYS}-day TTL of page_clicks_1m)",
+    ),
+    Setting(
         "MAX_EVENT_BYTES",
         "processor",
         "4096",
         _positive_int,
         "Messages larger than this are rejected as oversized",
+    ),
+    Setting(
+        "MAX_PAGE_URL_LENGTH",
+        "processor",
+        "2048",
+        _positive_int,
+        "A page_url longer than this many characters is rejected as page_url_too_long",
+    ),
+    Setting(
+        "REJECT_SAMPLE_BYTES",
+        "processor",
+        "1024",
+        _positive_int,
+        "How much of a rejected message rejected_events keeps (raw_prefix); its length "
+        "and SHA-256 are always kept",
+    ),
+    Setting(
+        "SINK_RETRIES",
+        "processor",
+        "5",
+        _non_negative_int,
+        "Times a failed ClickHouse insert is retried within the process before the query "
+        "stops (systemd then restarts it)",
+    ),
+    Setting(
+        "SINK_RETRY_BACKOFF",
+        "processor",
+        "1s",
+        _positive_duration,
+        "Wait before the first retry of a failed insert; doubled each time, at most 60s",
     ),
     Setting(
         "CHECKPOINT_DIR",
@@ -390,7 +434,12 @@ class Settings:
     max_offsets_per_trigger: int
     shuffle_partitions: int
     max_future_skew: float
+    max_event_age: float
     max_event_bytes: int
+    max_page_url_length: int
+    reject_sample_bytes: int
+    sink_retries: int
+    sink_retry_backoff: float
     checkpoint_dir: str
     spark_master: str
     spark_driver_memory: str
@@ -407,6 +456,13 @@ class Settings:
         if self.window_duration % 1:
             raise SettingsError(
                 f"WINDOW_DURATION={self.window_duration:g}s: use whole seconds (e.g. 10s, 1m)"
+            )
+        newest_allowed = (PAGE_CLICKS_TTL_DAYS - 1) * 86400
+        if self.max_event_age > newest_allowed:
+            raise SettingsError(
+                f"MAX_EVENT_AGE={self.max_event_age / 86400:g}d: at most "
+                f"{PAGE_CLICKS_TTL_DAYS - 1}d, a day inside the {PAGE_CLICKS_TTL_DAYS}-day "
+                "TTL of page_clicks_1m (older rows would be dropped at insert, silently)"
             )
         faults = (
             self.fault_malformed_rate

@@ -1,9 +1,9 @@
-"""Wiring: the Spark session, the Kafka source, the two streaming queries and their sinks.
+"""Wiring: the Spark session, the Kafka source, the streaming query and its sink.
 
-Two queries read the topic: `page_clicks_1m` (valid events -> dedupe -> windows -> counts)
-and `rejected_events` (everything else, with its reason). They are separate because a
-stateful aggregation in update mode hands foreachBatch only its aggregates; each has its
-own checkpoint and its own idempotent sink.
+One query reads the topic: each Kafka record is read and parsed once, judged (valid, or
+rejected with a reason), deduplicated within the watermark, and the micro-batch sink
+fans the batch out to every table (page_clicks_1m, rejected_events, pipeline_progress).
+One query means one checkpoint, one batch id and one token for all of a batch's outputs.
 """
 
 from __future__ import annotations
@@ -17,26 +17,17 @@ from pathlib import Path
 
 import pyspark
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from app.processor import transforms
-from app.processor.progress import PipelineProgressListener
-from app.processor.sink import (
-    PAGE_CLICKS_COLUMNS,
-    REJECTED_COLUMNS,
-    ClickHouseBatchWriter,
-    check_checkpoint_matches_table,
-    page_clicks_row,
-    rejected_row,
-)
+from app.processor.sink import ClickstreamBatchWriter, SinkOptions, check_checkpoint_matches_table
 from app.settings import Settings
 from app.storage import ClickHouseStore
 
 log = logging.getLogger(__name__)
 
-PAGE_CLICKS_QUERY = "page_clicks_1m"
-REJECTED_QUERY = "rejected_events"
+# The query's name, in pipeline_progress and the logs, and its checkpoint's subfolder.
+QUERY_NAME = "clickstream"
 KAFKA_PACKAGE = f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pyspark.__version__}"
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
@@ -154,43 +145,49 @@ class Pipeline:
             query.stop()
 
 
+def build_query(spark: SparkSession, settings: Settings) -> DataFrame:
+    """Kafka records -> judged -> deduplicated: the one frame every output reads."""
+    judged = transforms.judge(
+        transforms.parse(read_kafka(spark, settings)),
+        max_event_bytes=settings.max_event_bytes,
+        max_future_skew_seconds=settings.max_future_skew,
+        max_event_age_seconds=settings.max_event_age,
+        max_page_url_length=settings.max_page_url_length,
+        reject_sample_bytes=settings.reject_sample_bytes,
+    )
+    return transforms.dedupe(judged, settings.watermark_delay)
+
+
 def start(
     spark: SparkSession, settings: Settings, store: ClickHouseStore, available_now: bool = False
 ) -> Pipeline:
-    """Start both queries; with available_now they read what is in the topic, then stop."""
-    checkpoints = Path(settings.checkpoint_dir)
-    check_checkpoint_matches_table(store, str(checkpoints / PAGE_CLICKS_QUERY))
-    spark.streams.addListener(PipelineProgressListener(store))
-    checked = transforms.with_reject_reason(
-        transforms.parse(read_kafka(spark, settings)),
-        settings.max_event_bytes,
-        settings.max_future_skew,
+    """Start the query; with available_now it reads what is in the topic, then stops."""
+    checkpoint = str(Path(settings.checkpoint_dir) / QUERY_NAME)
+    check_checkpoint_matches_table(store, checkpoint)
+    sink = ClickstreamBatchWriter(
+        spark,
+        store,
+        QUERY_NAME,
+        checkpoint,
+        SinkOptions(
+            window_seconds=settings.window_duration,
+            retries=settings.sink_retries,
+            backoff_seconds=settings.sink_retry_backoff,
+        ),
     )
-    page_clicks = transforms.count_page_clicks(
-        transforms.dedupe(transforms.valid_events(checked), settings.watermark_delay),
-        settings.window_duration,
+    writer = (
+        build_query(spark, settings)
+        .writeStream.queryName(QUERY_NAME)
+        .outputMode("append")
+        .option("checkpointLocation", checkpoint)
+        .foreachBatch(sink)
     )
-    rejected = transforms.rejected_events(checked).withColumn(
-        "kafka_timestamp_ms", F.unix_millis("kafka_timestamp")
-    )
-    queries = []
-    for name, frame, mode, columns, to_row in (
-        (PAGE_CLICKS_QUERY, page_clicks, "update", PAGE_CLICKS_COLUMNS, page_clicks_row),
-        (REJECTED_QUERY, rejected, "append", REJECTED_COLUMNS, rejected_row),
-    ):
-        checkpoint = str(checkpoints / name)
-        writer = (
-            frame.writeStream.queryName(name)
-            .outputMode(mode)
-            .option("checkpointLocation", checkpoint)
-            .foreachBatch(ClickHouseBatchWriter(store, name, columns, to_row, checkpoint))
+    if available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(
+            processingTime=f"{int(settings.trigger_interval * 1000)} milliseconds"
         )
-        if available_now:
-            writer = writer.trigger(availableNow=True)
-        else:
-            writer = writer.trigger(
-                processingTime=f"{int(settings.trigger_interval * 1000)} milliseconds"
-            )
-        queries.append(writer.start())
-        log.info("started %s (checkpoint %s)", name, checkpoint)
-    return Pipeline(spark, queries)
+    query = writer.start()
+    log.info("started %s (checkpoint %s)", QUERY_NAME, checkpoint)
+    return Pipeline(spark, [query])

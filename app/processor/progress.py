@@ -1,16 +1,20 @@
-"""A StreamingQueryListener that writes each micro-batch's progress to pipeline_progress."""
+"""What each micro-batch did, for pipeline_progress: rates, state, lag, and its accounting.
+
+The accounting identity: every Kafka record a batch reads is counted, removed as a
+duplicate, dropped as late or rejected, and nothing else:
+
+    read = counted + duplicates_removed + dropped_late + rejected
+
+`read`, the duplicates and the late rows come from the metrics of the batch's own Spark
+execution (the Kafka scan and the deduplicating stage), read inside the sink, so the row
+is written with the batch's outputs under the same deduplication token: a crash between
+a batch and its report cannot lose or double the report.
+"""
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
-
-from pyspark.sql.streaming import StreamingQueryListener
-
-from app.storage import ClickHouseStore
-
-log = logging.getLogger(__name__)
 
 PROGRESS_COLUMNS = (
     "query_name",
@@ -18,6 +22,7 @@ PROGRESS_COLUMNS = (
     "run_id",
     "batch_id",
     "reported_at",
+    "batch_time",
     "num_input_rows",
     "input_rows_per_second",
     "processed_rows_per_second",
@@ -26,64 +31,81 @@ PROGRESS_COLUMNS = (
     "state_rows",
     "kafka_lag",
     "watermark",
+    "counted",
+    "duplicates_removed",
+    "rejected",
 )
 
 
-def _instant(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+@dataclass(frozen=True)
+class BatchAccount:
+    read: int
+    counted: int
+    duplicates_removed: int
+    dropped_late: int
+    rejected: int
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == (
+            self.counted + self.duplicates_removed + self.dropped_late + self.rejected
+        )
 
 
-def _rate(value: Any) -> float:
-    # Spark reports NaN for a rate over an empty interval.
-    return 0.0 if value is None or value != value else float(value)
+@dataclass(frozen=True)
+class ExecutionMetrics:
+    read: int
+    duplicates_removed: int
+    dropped_late: int
+    state_rows: int
+    batch_time_ms: int
+    watermark_ms: int
 
 
-def kafka_lag(sources: list[Any]) -> int:
-    """Records between the query's position and the end of the topic, worst partition."""
-    lag = 0
-    for source in sources:
-        metrics = getattr(source, "metrics", None) or {}
-        value = metrics.get("maxOffsetsBehindLatest")
-        if value not in (None, "", "NaN"):
-            lag = max(lag, int(float(value)))
-    return lag
+def _plan_nodes(plan: Any) -> list[Any]:
+    nodes, stack = [], [plan]
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        children = node.children()
+        stack.extend(children.apply(i) for i in range(children.size()))
+    return nodes
 
 
-def progress_row(progress: Any) -> tuple[Any, ...]:
-    operators = progress.stateOperators or []
-    return (
-        progress.name or "",
-        str(progress.id),
-        str(progress.runId),
-        progress.batchId,
-        _instant(progress.timestamp),
-        progress.numInputRows,
-        _rate(progress.inputRowsPerSecond),
-        _rate(progress.processedRowsPerSecond),
-        progress.batchDuration,
-        sum(op.numRowsDroppedByWatermark for op in operators),
-        sum(op.numRowsTotal for op in operators),
-        kafka_lag(progress.sources or []),
-        _instant((progress.eventTime or {}).get("watermark")),
+def _metric(node: Any, name: str) -> int:
+    option = node.metrics().get(name)
+    return int(option.get().value()) if option.isDefined() else 0
+
+
+def execution_metrics(execution: Any) -> ExecutionMetrics:
+    """Metrics of a micro-batch's execution (Spark's IncrementalExecution, via py4j).
+
+    Read after the batch has been computed: the records the sources produced (the leaves
+    of the plan), what the deduplicating stage dropped as repeats and as late, its state
+    size, and the batch's clock and watermark from the offset log.
+    """
+    nodes = _plan_nodes(execution.executedPlan())
+    leaves = [n for n in nodes if n.children().size() == 0]
+    metadata = execution.offsetSeqMetadata()
+    return ExecutionMetrics(
+        read=sum(_metric(n, "numOutputRows") for n in leaves),
+        duplicates_removed=sum(_metric(n, "numDroppedDuplicateRows") for n in nodes),
+        dropped_late=sum(_metric(n, "numRowsDroppedByWatermark") for n in nodes),
+        state_rows=sum(_metric(n, "numTotalStateRows") for n in nodes),
+        batch_time_ms=int(metadata.batchTimestampMs()),
+        watermark_ms=int(metadata.batchWatermarkMs()),
     )
 
 
-class PipelineProgressListener(StreamingQueryListener):
-    def __init__(self, store: ClickHouseStore) -> None:
-        self.store = store
+def kafka_lag(progress: dict[str, Any]) -> int:
+    """Records between the query's position and the end of the topic, worst partition.
 
-    def onQueryStarted(self, event: Any) -> None:
-        log.info("query %s started (id %s, run %s)", event.name, event.id, event.runId)
-
-    def onQueryProgress(self, event: Any) -> None:
-        try:
-            self.store.insert("pipeline_progress", PROGRESS_COLUMNS, [progress_row(event.progress)])
-        except Exception:  # metrics must never take the pipeline down
-            log.exception("could not record progress")
-
-    def onQueryIdle(self, event: Any) -> None:
-        pass
-
-    def onQueryTerminated(self, event: Any) -> None:
-        if event.exception:
-            log.error("query %s failed: %s", event.id, event.exception)
+    From a progress report (JSON) of Spark's: the sink reads the previous batch's, the
+    newest there is while a batch runs.
+    """
+    lag = 0
+    for source in progress.get("sources") or []:
+        value = (source.get("metrics") or {}).get("maxOffsetsBehindLatest")
+        if value not in (None, "", "NaN"):
+            lag = max(lag, int(float(value)))
+    return lag

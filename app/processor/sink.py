@@ -1,24 +1,42 @@
-"""foreachBatch sinks: one idempotent ClickHouse insert per micro-batch.
+"""The micro-batch sink: one batch, read once, fanned out to every table, idempotently.
 
 Exactly-once comes from three things together. Spark replays a batch after a crash with
 the same batch id and the same offsets (its write-ahead log in the checkpoint); each
 insert carries the token "<query id>:<batch id>", where the query id is the one stored in
 the checkpoint and so survives restarts; and ClickHouse drops an insert whose token it has
 seen (non_replicated_deduplication_window on the tables). A replayed batch therefore
-lands once, and ReplacingMergeTree keeps the newest count of each key.
+lands once in each table.
+
+page_clicks_1m holds running totals, versioned by batch id: the batch's increments are
+added to the newest totals in the table. A replay whose first attempt landed reads totals
+that already hold its increments, but its insert carries the same token and is dropped,
+so the totals are right whichever way a crash fell.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pyspark.sql import DataFrame, Row
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import functions as F
 
+from app.processor import transforms
+from app.processor.progress import (
+    PROGRESS_COLUMNS,
+    BatchAccount,
+    ExecutionMetrics,
+    execution_metrics,
+    kafka_lag,
+)
 from app.storage import ClickHouseStore
 
 log = logging.getLogger(__name__)
@@ -30,9 +48,17 @@ REJECTED_COLUMNS = (
     "kafka_offset",
     "kafka_timestamp",
     "reason",
-    "raw_value",
+    "raw_prefix",
+    "raw_bytes",
+    "raw_sha256",
     "batch_id",
 )
+# Rejects are inserted in chunks of this many rows, so a flood of them never sits in the
+# driver's memory at once; each chunk has its own token (<query>:<batch>:<chunk>).
+REJECTS_PER_INSERT = 10_000
+MAX_BACKOFF_SECONDS = 60.0
+
+T = TypeVar("T")
 
 
 def checkpoint_query_id(checkpoint: str) -> str:
@@ -60,9 +86,16 @@ def check_checkpoint_matches_table(store: ClickHouseStore, checkpoint: str) -> N
             f"page_clicks_1m already holds counts written by query {writers[0]['query_id']}, "
             f"but CHECKPOINT_DIR has no checkpoint at {checkpoint}. A new query would count "
             "from batch 0 again and its counts would lose to the old ones. Restore the "
-            "checkpoint folder, or start clean: TRUNCATE TABLE page_clicks_1m and "
-            "rejected_events (make clean does both for the demo)."
+            "checkpoint folder, or start clean: TRUNCATE TABLE page_clicks_1m, "
+            "rejected_events and pipeline_progress (make clean does it for the demo)."
         )
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of at most `size` items, in order (itertools.batched from Python 3.12)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 def dedup_token(query_id: str, batch_id: int) -> str:
@@ -73,43 +106,99 @@ def _utc(epoch_seconds: float) -> datetime:
     return datetime.fromtimestamp(epoch_seconds, UTC)
 
 
-def page_clicks_row(row: Row, batch_id: int, query_id: str) -> tuple[Any, ...]:
-    return (
-        _utc(row.window_start),
-        _utc(row.window_end),
-        row.page_url,
-        row.clicks,
-        batch_id,
-        query_id,
+def with_retries(action: Callable[[], T], retries: int, backoff_seconds: float, what: str) -> T:
+    """Run action; on failure wait and try again, at most `retries` more times.
+
+    The wait doubles each time, up to a minute. A short outage of ClickHouse then costs a
+    pause, not a restart of Spark. After the last failure the error propagates: the query
+    stops and the supervisor (systemd) starts the processor again from its checkpoint.
+    """
+    for attempt in range(retries + 1):
+        try:
+            return action()
+        except Exception as exc:
+            if attempt == retries:
+                raise
+            wait = min(backoff_seconds * 2**attempt, MAX_BACKOFF_SECONDS)
+            log.warning(
+                "%s failed (attempt %d of %d), retrying in %.1fs: %s",
+                what,
+                attempt + 1,
+                retries + 1,
+                wait,
+                exc,
+            )
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def newest_totals(
+    store: ClickHouseStore, window_starts: Sequence[int]
+) -> dict[tuple[int, str], int]:
+    """The newest count of every page in the given windows, as the table holds it now."""
+    if not window_starts:
+        return {}
+    windows = ", ".join(f"toDateTime({int(w)}, 'UTC')" for w in sorted(set(window_starts)))
+    rows = store.query(
+        "SELECT toUnixTimestamp(window_start) AS window_start, page_url, "
+        "argMax(clicks, batch_id) AS clicks FROM page_clicks_1m "
+        f"WHERE window_start IN ({windows}) GROUP BY window_start, page_url"
     )
+    return {(r["window_start"], r["page_url"]): r["clicks"] for r in rows}
 
 
-def rejected_row(row: Row, batch_id: int, query_id: str) -> tuple[Any, ...]:
+def page_clicks_rows(
+    increments: Sequence[Row], totals: dict[tuple[int, str], int], batch_id: int, query_id: str
+) -> list[tuple[Any, ...]]:
+    return [
+        (
+            _utc(r.window_start),
+            _utc(r.window_end),
+            r.page_url,
+            totals.get((r.window_start, r.page_url), 0) + r.clicks,
+            batch_id,
+            query_id,
+        )
+        for r in increments
+    ]
+
+
+def rejected_row(row: Row, batch_id: int) -> tuple[Any, ...]:
     return (
         row.kafka_topic,
         row.kafka_partition,
         row.kafka_offset,
         _utc(row.kafka_timestamp_ms / 1000),
         row.reason,
-        row.raw_value,
+        row.raw_prefix,
+        row.raw_bytes,
+        row.raw_sha256,
         batch_id,
     )
 
 
-class ClickHouseBatchWriter:
-    """The callable given to foreachBatch: collect the batch, insert it once."""
+@dataclass
+class SinkOptions:
+    window_seconds: float
+    retries: int
+    backoff_seconds: float
+
+
+class ClickstreamBatchWriter:
+    """The callable given to foreachBatch: read the batch once, write every output once."""
 
     def __init__(
         self,
+        spark: SparkSession,
         store: ClickHouseStore,
-        table: str,
-        columns: Sequence[str],
-        to_row: Callable[[Row, int, str], tuple[Any, ...]],
+        query_name: str,
         checkpoint: str,
+        options: SinkOptions,
     ) -> None:
-        self.store, self.table, self.columns = store, table, columns
-        self.to_row, self.checkpoint = to_row, checkpoint
+        self.spark, self.store, self.query_name = spark, store, query_name
+        self.checkpoint, self.options = checkpoint, options
         self._query_id: str | None = None
+        self._previous_batch_time_ms: int | None = None
 
     @property
     def query_id(self) -> str:
@@ -118,15 +207,123 @@ class ClickHouseBatchWriter:
             self._query_id = checkpoint_query_id(self.checkpoint)
         return self._query_id
 
-    def write_rows(self, rows: Sequence[Row], batch_id: int) -> int:
-        converted = [self.to_row(r, batch_id, self.query_id) for r in rows]
-        self.store.insert(
-            self.table, self.columns, converted, dedup_token=dedup_token(self.query_id, batch_id)
-        )
-        return len(converted)
+    def _retry(self, action: Callable[[], T], what: str) -> T:
+        return with_retries(action, self.options.retries, self.options.backoff_seconds, what)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        # A batch is small: at most one row per (open window, page) touched, or the
-        # rejects among maxOffsetsPerTrigger records; collecting it to the driver is cheap.
-        written = self.write_rows(batch.collect(), batch_id)
-        log.debug("%s batch %d: %d rows", self.table, batch_id, written)
+        # The batch is computed once (Kafka read, parse, checks, dedupe) and kept while
+        # every output reads it; without persist each output would run the plan again,
+        # reading Kafka and updating the dedupe state once per output.
+        batch.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            increments = transforms.count_page_clicks(
+                transforms.valid_events(batch), self.options.window_seconds
+            ).collect()
+            # The batch has been computed: its execution's metrics are final now.
+            query = self.spark._jsparkSession.streams().get(self.query_id)
+            metrics = execution_metrics(query.streamingQuery().lastExecution())
+            last_progress = query.lastProgress()
+            lag = kafka_lag(json.loads(last_progress.json())) if last_progress else 0
+            rejects = (
+                transforms.rejected_events(batch)
+                # Epoch milliseconds: a collected timestamp would be read in the local zone.
+                .withColumn("kafka_timestamp_ms", F.unix_millis("kafka_timestamp"))
+                .orderBy("kafka_partition", "kafka_offset")
+            )
+            self.write(
+                batch_id, increments, rejects.toLocalIterator(), metrics, str(query.runId()), lag
+            )
+        finally:
+            batch.unpersist()
+
+    def write(
+        self,
+        batch_id: int,
+        increments: Sequence[Row],
+        rejects: Iterable[Row],
+        metrics: ExecutionMetrics,
+        run_id: str,
+        kafka_lag: int,
+    ) -> BatchAccount:
+        """Write one batch's outputs: counts, rejects, then its progress and accounting."""
+        token = dedup_token(self.query_id, batch_id)
+        self._retry(lambda: self._write_counts(increments, batch_id, token), "page_clicks_1m")
+        rejected = self._write_rejects(rejects, batch_id)
+        account = BatchAccount(
+            read=metrics.read,
+            counted=sum(r.clicks for r in increments),
+            duplicates_removed=metrics.duplicates_removed,
+            dropped_late=metrics.dropped_late,
+            rejected=rejected,
+        )
+        if not account.balanced:
+            # Never expected; if Spark's metrics and the outputs ever disagree, say so
+            # loudly (and pipeline_accounting shows the batch as unbalanced).
+            log.error("batch %d does not balance: %s", batch_id, account)
+        row = self._progress_row(batch_id, run_id, metrics, account, kafka_lag)
+        self._retry(
+            lambda: self.store.insert(
+                "pipeline_progress", PROGRESS_COLUMNS, [row], dedup_token=token
+            ),
+            "pipeline_progress",
+        )
+        log.debug("batch %d: %s", batch_id, account)
+        return account
+
+    def _write_counts(self, increments: Sequence[Row], batch_id: int, token: str) -> None:
+        if not increments:
+            return
+        totals = newest_totals(self.store, [r.window_start for r in increments])
+        rows = page_clicks_rows(increments, totals, batch_id, self.query_id)
+        self.store.insert("page_clicks_1m", PAGE_CLICKS_COLUMNS, rows, dedup_token=token)
+
+    def _write_rejects(self, rejects: Iterable[Row], batch_id: int) -> int:
+        """Insert rejects in bounded chunks, each with its own token; return how many."""
+        written = 0
+        for number, chunk in enumerate(chunks(rejects, REJECTS_PER_INSERT)):
+            rows = [rejected_row(r, batch_id) for r in chunk]
+            token = f"{dedup_token(self.query_id, batch_id)}:{number}"
+            self._retry(
+                lambda rows=rows, token=token: self.store.insert(
+                    "rejected_events", REJECTED_COLUMNS, rows, dedup_token=token
+                ),
+                "rejected_events",
+            )
+            written += len(rows)
+        return written
+
+    def _progress_row(
+        self,
+        batch_id: int,
+        run_id: str,
+        metrics: ExecutionMetrics,
+        account: BatchAccount,
+        lag: int,
+    ) -> tuple[Any, ...]:
+        now_ms = int(time.time() * 1000)
+        duration_ms = max(now_ms - metrics.batch_time_ms, 0)
+        since_previous = (
+            (metrics.batch_time_ms - self._previous_batch_time_ms) / 1000
+            if self._previous_batch_time_ms is not None
+            else 0.0
+        )
+        self._previous_batch_time_ms = metrics.batch_time_ms
+        return (
+            self.query_name,
+            self.query_id,
+            run_id,
+            batch_id,
+            _utc(now_ms / 1000),
+            _utc(metrics.batch_time_ms / 1000),
+            account.read,
+            account.read / since_previous if since_previous > 0 else 0.0,
+            account.read / (duration_ms / 1000) if duration_ms > 0 else 0.0,
+            duration_ms,
+            account.dropped_late,
+            metrics.state_rows,
+            lag,
+            _utc(metrics.watermark_ms / 1000) if metrics.watermark_ms > 0 else None,
+            account.counted,
+            account.duplicates_removed,
+            account.rejected,
+        )

@@ -3,6 +3,11 @@
 The same functions run in the streaming query (app/processor/job.py) and in the unit
 tests on small static DataFrames. No Python UDFs: every check is a Spark expression, so
 the work stays in the JVM.
+
+The shape is one read, many outputs: every Kafka record is parsed and judged once
+(`parse`, `judge`), then valid events and rejects travel together through one
+deduplicating, watermarked stage (`dedupe`) and the micro-batch sink fans them out to
+their tables (app/processor/sink.py).
 """
 
 from __future__ import annotations
@@ -15,24 +20,32 @@ from app.processor.schema import EVENT_TIME_PATTERN, JSON_TYPES, event_schema
 
 KAFKA_COLUMNS = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
 
+# A JSON string literal, escapes included. Possessive quantifiers: the JVM's regex engine
+# recurses per repetition otherwise, and a long string could overflow its stack.
+_JSON_STRING = r'"(?:[^"\\]++|\\.)*+"'
+# Characters that have no place in a path: C0 controls (NUL included) and DEL.
+_CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
+
 
 def parse(kafka_records: DataFrame) -> DataFrame:
-    """Kafka records -> the raw value kept for rejects, the JSON as a variant, the event.
+    """Kafka records -> the raw text kept for rejects, the JSON as a variant, the event.
 
     from_json with the explicit schema extracts the fields; try_parse_json keeps the JSON
     types as sent, so validation can tell "user_id": 42 from "user_id": "42", which
-    from_json alone would silently turn into the same string.
+    from_json alone would silently turn into the same string. A record with a null value
+    (a tombstone) is kept, with an empty text, so that it can be rejected like the rest.
     """
-    raw_value = F.col("value").cast("string")
+    raw_text = F.coalesce(F.col("value").cast("string"), F.lit(""))
     return kafka_records.select(
         F.col("topic").alias("kafka_topic"),
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
-        raw_value.alias("raw_value"),
-        F.octet_length("value").alias("value_bytes"),
-        F.try_parse_json(raw_value).alias("json"),
-        F.from_json(raw_value, event_schema()).alias("event"),
+        F.col("value"),
+        raw_text.alias("raw_text"),
+        F.coalesce(F.octet_length("value"), F.lit(0)).alias("value_bytes"),
+        F.try_parse_json(raw_text).alias("json"),
+        F.from_json(raw_text, event_schema()).alias("event"),
     ).select(
         "*",
         # Each field's JSON type, computed once here: the checks below read it several times.
@@ -48,12 +61,42 @@ def _json_type(field: str) -> Column:
     return F.schema_of_variant(F.try_variant_get("json", f"$.{field}", "variant"))
 
 
-def reject_reason(max_event_bytes: int, max_future_skew_seconds: float) -> Column:
-    """Why an event cannot be counted, or NULL when it is valid. The first failing check wins."""
+def _openings(json_text: Column) -> Column:
+    """How many objects and arrays a JSON text opens, outside its strings."""
+    shape = F.regexp_replace(json_text, _JSON_STRING, '""')
+    return F.length(shape) - F.length(F.translate(shape, "{[", ""))
+
+
+def _more_than_one_value(raw_text: Column, json: Column) -> Column:
+    """True when text follows the first JSON value, as in '{...}{...}' or '{...} junk'.
+
+    Both parsers read the first value and ignore the rest, which would count the first
+    event and drop the others in silence. The first value, written out again, opens as
+    many objects and arrays as the whole message only if nothing structured follows it;
+    and the message must end where that object ends.
+    """
+    # Strings become "" (not nothing), so a string after the object still shows.
+    ends_with_the_object = F.regexp_replace(raw_text, _JSON_STRING, '""').rlike(r"\}\s*$")
+    return ~ends_with_the_object | (_openings(raw_text) != _openings(F.to_json(json)))
+
+
+def reject_reason(
+    max_event_bytes: int,
+    max_future_skew_seconds: float,
+    max_event_age_seconds: float,
+    max_page_url_length: int,
+) -> Column:
+    """Why an event cannot be counted, or NULL when it is valid. The first failing check wins.
+
+    Checks run in order and stop at the first that fails (a CASE WHEN), so the costlier
+    ones only look at messages the cheap ones let through.
+    """
     checks: list[tuple[Column, str]] = [
+        (F.col("value").isNull(), "null_value"),
         (F.col("value_bytes") > max_event_bytes, "oversized"),
         (F.col("json").isNull(), "malformed_json"),
         (~F.schema_of_variant("json").startswith("OBJECT"), "malformed_json"),
+        (_more_than_one_value(F.col("raw_text"), F.col("json")), "malformed_json"),
     ]
     for field in FIELDS:
         json_type = F.col(f"json_types.{field.name}")
@@ -68,18 +111,27 @@ def reject_reason(max_event_bytes: int, max_future_skew_seconds: float) -> Colum
             )
         )
     event = F.col("event")
+    now = F.current_timestamp()
     skew = F.make_dt_interval(secs=F.lit(float(max_future_skew_seconds)))
+    age = F.make_dt_interval(secs=F.lit(float(max_event_age_seconds)))
     checks += [
         (~event.event_id.rlike(UUID_PATTERN), "invalid_event_id"),
+        (F.trim(event.user_id) == "", "empty_user_id"),
+        (F.trim(event.page_url) == "", "empty_page_url"),
         (F.col("event_time").isNull(), "invalid_event_time"),
-        (F.col("event_time") > F.current_timestamp() + skew, "future_event_time"),
+        (F.col("event_time") > now + skew, "future_event_time"),
+        (F.col("event_time") < now - age, "expired_event_time"),
         (
             event.schema_version.isNotNull()
             & ~event.schema_version.isin(*SUPPORTED_SCHEMA_VERSIONS),
             "unsupported_schema_version",
         ),
         (event.event_type.isNotNull() & ~event.event_type.isin(*EVENT_TYPES), "invalid_event_type"),
-        (~event.page_url.startswith("/"), "invalid_page_url"),
+        (F.length(event.page_url) > max_page_url_length, "page_url_too_long"),
+        (
+            ~event.page_url.startswith("/") | event.page_url.rlike(_CONTROL_CHARACTERS),
+            "invalid_page_url",
+        ),
     ]
     reason = F.when(checks[0][0], checks[0][1])
     for condition, name in checks[1:]:
@@ -87,47 +139,107 @@ def reject_reason(max_event_bytes: int, max_future_skew_seconds: float) -> Colum
     return reason
 
 
-def with_reject_reason(
-    parsed: DataFrame, max_event_bytes: int, max_future_skew_seconds: float
+def judge(
+    parsed: DataFrame,
+    max_event_bytes: int,
+    max_future_skew_seconds: float,
+    max_event_age_seconds: float,
+    max_page_url_length: int,
+    reject_sample_bytes: int,
 ) -> DataFrame:
-    return parsed.withColumn(
-        "reject_reason", reject_reason(max_event_bytes, max_future_skew_seconds)
+    """One row per Kafka record: the typed event when valid, its reason and a sample when not.
+
+    Rejects keep a bounded prefix of the message, its length and its SHA-256, never the
+    whole message: a burst of large messages cannot fill the driver or the table. The
+    prefix is cut at a character boundary, so it is at most `reject_sample_bytes` long
+    in characters and a little longer in bytes for non-ASCII text.
+    """
+    reason = reject_reason(
+        max_event_bytes, max_future_skew_seconds, max_event_age_seconds, max_page_url_length
+    )
+    with_reason = parsed.withColumn("reject_reason", reason)
+    is_valid = F.col("reject_reason").isNull()
+
+    def if_valid(column: Column) -> Column:
+        return F.when(is_valid, column)
+
+    fields = [
+        if_valid(F.col(f"event.{f.name}")).alias(f.name)
+        for f in FIELDS
+        if f.name not in ("event_id", "event_time")
+    ]
+    return with_reason.select(
+        *KAFKA_COLUMNS,
+        # One event_id, however it is spelt: UUIDs are case-insensitive, dedupe must be too.
+        if_valid(F.lower(F.col("event.event_id"))).alias("event_id"),
+        if_valid(F.col("event_time")).alias("event_time"),
+        *fields,
+        F.col("reject_reason"),
+        F.when(~is_valid, F.substring("raw_text", 1, reject_sample_bytes)).alias("raw_prefix"),
+        F.when(~is_valid, F.col("value_bytes")).alias("raw_bytes"),
+        F.when(~is_valid, F.sha2(F.coalesce("value", F.lit(b"")), 256)).alias("raw_sha256"),
     )
 
 
-def valid_events(checked: DataFrame) -> DataFrame:
-    """The events that count: one typed column per contract field, event_time a timestamp."""
-    fields = [F.col(f"event.{f.name}").alias(f.name) for f in FIELDS if f.name != "event_time"]
-    return checked.where(F.col("reject_reason").isNull()).select(
-        *fields, F.col("event_time"), *KAFKA_COLUMNS
-    )
+def dedupe(judged: DataFrame, watermark_delay_seconds: float) -> DataFrame:
+    """Watermark, then drop repeats of an event_id seen within the watermark.
 
-
-def rejected_events(checked: DataFrame) -> DataFrame:
-    """Everything that does not count, with its reason and where it sits in Kafka."""
-    return checked.where(F.col("reject_reason").isNotNull()).select(
-        *KAFKA_COLUMNS, F.col("reject_reason").alias("reason"), "raw_value"
-    )
-
-
-def dedupe(events: DataFrame, watermark_delay_seconds: float) -> DataFrame:
-    """Watermark on event_time, then drop repeats of an event_id seen within the watermark.
+    The watermark follows `watermark_time`: the event time, but never later than the
+    micro-batch's own clock (current_timestamp() is the batch's timestamp, recorded in the
+    checkpoint, so a replay sees the same value). One event stamped in the future (a fast
+    client clock) therefore cannot move the watermark past what the pipeline has observed
+    and make on-time events late. Rejects have no event time here: they neither move the
+    watermark nor are dropped as late, and each has a key of its own (its Kafka position),
+    so they pass through this stage unchanged and are accounted for with the rest.
 
     The watermark also bounds the state: an event_id is forgotten once the watermark
     passes it, and an event older than the watermark is dropped as late.
     """
-    watermarked = events.withWatermark("event_time", f"{int(watermark_delay_seconds)} seconds")
-    if not events.isStreaming:
+    now = F.current_timestamp()
+    is_valid = F.col("reject_reason").isNull()
+    position = [F.col(c).cast("string") for c in KAFKA_COLUMNS[:3]]
+    keyed = judged.select(
+        "*",
+        F.when(is_valid, F.concat(F.lit("e:"), "event_id"))
+        .otherwise(F.concat_ws(":", F.lit("k"), *position))
+        .alias("dedupe_key"),
+        # NULL for rejects: Spark leaves a row without an event time out of the watermark's
+        # maximum and never drops it as late. (least() skips NULLs, hence the when.)
+        F.when(is_valid, F.least("event_time", now)).alias("watermark_time"),
+    )
+    watermarked = keyed.withWatermark("watermark_time", f"{int(watermark_delay_seconds)} seconds")
+    if not judged.isStreaming:
         # A static frame has no watermark to bound state: a plain dedupe is the same thing.
-        return watermarked.dropDuplicates(["event_id"])
-    return watermarked.dropDuplicatesWithinWatermark(["event_id"])
+        return watermarked.dropDuplicates(["dedupe_key"])
+    return watermarked.dropDuplicatesWithinWatermark(["dedupe_key"])
 
 
-def count_page_clicks(unique_events: DataFrame, window_seconds: float) -> DataFrame:
-    """Clicks per page per tumbling window; window bounds as epoch seconds (no time zones)."""
+def valid_events(deduped: DataFrame) -> DataFrame:
+    """The events that count, one typed column per contract field."""
+    names = [f.name for f in FIELDS]
+    return deduped.where(F.col("reject_reason").isNull()).select(*names, *KAFKA_COLUMNS)
+
+
+def rejected_events(deduped: DataFrame) -> DataFrame:
+    """Everything that does not count, with its reason and where it sits in Kafka."""
+    return deduped.where(F.col("reject_reason").isNotNull()).select(
+        *KAFKA_COLUMNS,
+        F.col("reject_reason").alias("reason"),
+        "raw_prefix",
+        "raw_bytes",
+        "raw_sha256",
+    )
+
+
+def count_page_clicks(events: DataFrame, window_seconds: float) -> DataFrame:
+    """Clicks per page per tumbling window; window bounds as epoch seconds (no time zones).
+
+    Applied to one micro-batch of deduplicated events, this is the batch's increment; the
+    sink adds it to the counts so far.
+    """
     window = F.window("event_time", f"{int(window_seconds)} seconds")
     return (
-        unique_events.groupBy(window.alias("window"), F.col("page_url"))
+        events.groupBy(window.alias("window"), F.col("page_url"))
         .agg(F.count(F.lit(1)).alias("clicks"))
         .select(
             F.unix_seconds(F.col("window.start")).alias("window_start"),

@@ -77,15 +77,13 @@ def processing_rate(store, since: datetime, until: datetime | None = None) -> tu
     The query had a backlog all along, so this is its capacity, not the arrival rate.
     """
     until_sql = (
-        f"AND reported_at < toDateTime64('{until:%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC') "
-        if until
-        else ""
+        f"AND batch_time < toDateTime64('{until:%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC') " if until else ""
     )
     batches = store.query(
-        "SELECT num_input_rows AS n, reported_at AS started, batch_duration_ms AS ms "
-        "FROM pipeline_progress WHERE query_name = 'page_clicks_1m' AND num_input_rows > 0 "
-        f"AND reported_at >= toDateTime64('{since:%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC') "
-        f"{until_sql}ORDER BY reported_at"
+        "SELECT num_input_rows AS n, batch_time AS started, batch_duration_ms AS ms "
+        "FROM pipeline_progress FINAL WHERE num_input_rows > 0 "
+        f"AND batch_time >= toDateTime64('{since:%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC') "
+        f"{until_sql}ORDER BY batch_time"
     )
     if not batches:
         return 0, 0.0

@@ -28,6 +28,12 @@ class Snapshot:
     batch_duration_ms: int = 0
     kafka_lag: int = 0
     batches: int = 0
+    # Where every record read went (pipeline_accounting): read = the other four.
+    records_read: int = 0
+    duplicates_removed: int = 0
+    rejected_total: int = 0
+    counted_events: int = 0
+    unbalanced_batches: int = 0
 
 
 def _window_literal(moment: datetime) -> str:
@@ -67,11 +73,21 @@ def snapshot(
         "argMax(batch_duration_ms, reported_at) AS duration, "
         "argMax(kafka_lag, reported_at) AS lag, "
         "avgIf(input_rows_per_second, reported_at > now64(3) - INTERVAL 30 SECOND "
-        "AND num_input_rows > 0) AS rate "
-        "FROM pipeline_progress WHERE query_name = 'page_clicks_1m'"
+        "AND num_input_rows > 0) AS rate, "
+        "toUInt64(sum(num_input_rows)) AS read, toUInt64(sum(counted)) AS counted, "
+        "toUInt64(sum(duplicates_removed)) AS duplicates, "
+        "toUInt64(sum(rejected)) AS rejected, "
+        "toUInt64(countIf(num_input_rows != counted + duplicates_removed "
+        "+ rows_dropped_by_watermark + rejected)) AS unbalanced "
+        "FROM pipeline_progress FINAL"
     )[0]
     snap.batches = progress["batches"]
     snap.late_rows = progress["late"]
+    snap.records_read = progress["read"]
+    snap.counted_events = progress["counted"]
+    snap.duplicates_removed = progress["duplicates"]
+    snap.rejected_total = progress["rejected"]
+    snap.unbalanced_batches = progress["unbalanced"]
     snap.batch_duration_ms = progress["duration"]
     snap.kafka_lag = progress["lag"]
     rate = progress["rate"]
@@ -102,6 +118,10 @@ def render(snap: Snapshot, status: str = "") -> str:
         f"    batch duration {snap.batch_duration_ms:>6} ms"
         f"    kafka lag {snap.kafka_lag:>7}    batches {snap.batches}",
         f"clicks counted {snap.counted_total:>8}    late rows dropped {snap.late_rows:>6}",
+        f"records read {snap.records_read} = counted {snap.counted_events}"
+        f" + duplicates {snap.duplicates_removed} + late {snap.late_rows}"
+        f" + rejected {snap.rejected_total}"
+        + ("" if not snap.unbalanced_batches else f"    UNBALANCED {snap.unbalanced_batches}"),
         "rejected: "
         + (", ".join(f"{reason} {n}" for reason, n in snap.rejected) if snap.rejected else "none"),
     ]

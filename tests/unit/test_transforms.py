@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from app.contract import encode
 from app.processor import transforms
 
-T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+# A recent minute: events older than MAX_EVENT_AGE (89 days) are rejected as expired.
+T0 = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
 KAFKA_SCHEMA = T.StructType(
     [
         T.StructField("topic", T.StringType()),
@@ -45,9 +48,22 @@ def kafka_frame(spark, values: list[bytes]):
     return spark.createDataFrame(rows, KAFKA_SCHEMA)
 
 
-def checked(spark, values: list[bytes], max_bytes: int = 4096, future_skew: float = 300):
-    return transforms.with_reject_reason(
-        transforms.parse(kafka_frame(spark, values)), max_bytes, future_skew
+def checked(
+    spark,
+    values: list[bytes | None],
+    max_bytes: int = 4096,
+    future_skew: float = 300,
+    max_age: float = 89 * 86400,
+    max_page_url_length: int = 2048,
+    sample_bytes: int = 1024,
+):
+    return transforms.judge(
+        transforms.parse(kafka_frame(spark, values)),
+        max_bytes,
+        future_skew,
+        max_age,
+        max_page_url_length,
+        sample_bytes,
     )
 
 
@@ -92,25 +108,58 @@ INVALID = [
     (raw({**event(1), "event_type": "hover"}), "invalid_event_type"),
     (raw({**event(1), "page_url": "products/1"}), "invalid_page_url"),
     (raw({**event(1), "referrer": "x" * 5000}), "oversized"),
+    # Found by the hostile-input review: none of these may count.
+    (None, "null_value"),
+    (encode(event(1)) + encode(event(2)), "malformed_json"),
+    (encode(event(1)) + b" " + encode(event(2)), "malformed_json"),
+    (encode(event(1)) + b',{"a":1}', "malformed_json"),
+    (encode(event(1)) + b" 5", "malformed_json"),
+    (encode(event(1)) + b'"tail"', "malformed_json"),
+    (encode(event(1)) + b"]", "malformed_json"),
+    ("\ufeff".encode() + encode(event(1)), "malformed_json"),
+    (b'{"event_id": "a", "event_id": "b"}', "malformed_json"),
+    (raw({**event(1), "user_id": ""}), "empty_user_id"),
+    (raw({**event(1), "user_id": "   "}), "empty_user_id"),
+    (raw({**event(1), "page_url": ""}), "empty_page_url"),
+    (raw({**event(1), "page_url": "/cart\u0000"}), "invalid_page_url"),
+    (raw({**event(1), "page_url": "/cart\nSet-Cookie: x"}), "invalid_page_url"),
+    (raw({**event(1), "page_url": "/cart\u007f"}), "invalid_page_url"),
+    (raw({**event(1), "page_url": "/" + "p" * 2048}), "page_url_too_long"),
+    (raw({**event(1), "event_time": "2026-01-01T00:00:00.000Z"}), "expired_event_time"),
+    (raw({**event(1), "event_time": "1970-01-01T00:00:00.000Z"}), "expired_event_time"),
+    (raw({**event(1), "schema_version": 10**30}), "wrong_type_schema_version"),
+]
+
+# Valid, though a careless check could think otherwise.
+ALSO_VALID = [
+    raw({**event(1), "page_url": "/search?q=%7B%7D{}[]"}),  # braces inside a string
+    raw({**event(2), "referrer": '\u007b"[\\'}),  # escaped braces, quotes, backslash
+    encode(event(3)) + b" \n\t",  # trailing whitespace
+    raw({**event(4), "event_id": event(4)["event_id"].upper()}),
+    raw({**event(5), "page_url": "/" + "p" * 2047}),  # exactly the longest allowed
+    raw({**event(6), "page_url": "/caf\u00e9/\u65e5\u672c"}),
 ]
 
 
 def test_each_invalid_event_gets_its_reason(spark):
     # One DataFrame for all cases: a Spark job per case would cost a second each.
-    values = [value for value, _ in INVALID]
+    values = [value for value, _ in INVALID] + ALSO_VALID
     got = reasons(spark, values)
-    assert list(zip(values, got, strict=True)) == INVALID
+    expected = INVALID + [(value, None) for value in ALSO_VALID]
+    assert list(zip(values, got, strict=True)) == expected
 
 
 def test_event_time_accepts_offsets_and_whole_seconds(spark):
+    plus_one = (T0 + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
     values = [
-        raw(event(1, event_time="2026-01-15T13:00:00.250+01:00")),
-        raw(event(2, event_time="2026-01-15T12:00:00Z")),
+        raw(event(1, event_time=f"{plus_one}.250+01:00")),
+        raw(event(2, event_time=T0.strftime("%Y-%m-%dT%H:%M:%SZ"))),
     ]
     rows = transforms.valid_events(checked(spark, values)).orderBy("kafka_offset").collect()
-    assert [r.event_time.replace(tzinfo=None) for r in rows] == [
-        datetime(2026, 1, 15, 12, 0, 0, 250000),
-        datetime(2026, 1, 15, 12, 0, 0),
+    # Collected timestamps are naive, in the local zone (UTC on these machines).
+    assert [r.event_time.replace(tzinfo=UTC) for r in rows] == [
+        T0 + timedelta(milliseconds=250),
+        T0,
     ]
 
 
@@ -123,8 +172,8 @@ def test_a_little_future_skew_is_tolerated(spark):
 
 
 def test_valid_events_are_typed_and_rejects_keep_where_they_came_from(spark):
-    values = [encode(event(1)), b"{oops", raw({**event(3), "user_id": None})]
-    frame = checked(spark, values)
+    values = [encode(event(1)), b"{oops", raw({**event(3), "user_id": None}), None]
+    frame = checked(spark, values, sample_bytes=3)
     valid = transforms.valid_events(frame).collect()
     assert len(valid) == 1
     assert valid[0].event_id == event(1)["event_id"]
@@ -132,30 +181,54 @@ def test_valid_events_are_typed_and_rejects_keep_where_they_came_from(spark):
     assert dict(transforms.valid_events(frame).dtypes)["event_time"] == "timestamp"
     rejected = transforms.rejected_events(frame).orderBy("kafka_offset").collect()
     assert [
-        (r.kafka_topic, r.kafka_partition, r.kafka_offset, r.reason, r.raw_value) for r in rejected
+        (r.kafka_offset, r.reason, r.raw_prefix, r.raw_bytes, r.raw_sha256) for r in rejected
     ] == [
-        ("clicks", 0, 1, "malformed_json", "{oops"),
-        ("clicks", 0, 2, "missing_user_id", values[2].decode()),
+        (1, "malformed_json", "{oo", 5, hashlib.sha256(b"{oops").hexdigest()),
+        (2, "missing_user_id", '{"e', len(values[2]), hashlib.sha256(values[2]).hexdigest()),
+        (3, "null_value", "", 0, hashlib.sha256(b"").hexdigest()),
     ]
 
 
 def test_dedupe_then_count_per_page_and_window(spark):
+    upper = {**event(2, page_url="/"), "event_id": event(2)["event_id"].upper()}
     values = [
         encode(event(1, page_url="/")),
         encode(event(1, page_url="/")),  # the same event_id again: dropped
         encode(event(2, page_url="/")),
+        encode(upper),  # the same event_id in capitals: dropped too
         encode(event(3, page_url="/cart")),
         encode(event(70, page_url="/")),  # 12:01:10, the next window
+        b"{oops",  # a reject passes through dedupe, but is not counted
+        b"{oops",
     ]
-    counted = transforms.count_page_clicks(
-        transforms.dedupe(transforms.valid_events(checked(spark, values)), 120), 60
-    )
+    deduped = transforms.dedupe(checked(spark, values), 120)
+    counted = transforms.count_page_clicks(transforms.valid_events(deduped), 60)
     start = int(T0.timestamp())
     assert sorted(tuple(r) for r in counted.collect()) == [
         (start, start + 60, "/", 2),
         (start, start + 60, "/cart", 1),
         (start + 60, start + 120, "/", 1),
     ]
+    assert transforms.rejected_events(deduped).count() == 2  # each reject has its own key
+
+
+def test_the_watermark_follows_the_pipeline_clock_not_the_client_clock(spark):
+    soon = datetime.now(UTC) + timedelta(minutes=4)
+    values = [
+        encode(event(1)),
+        encode({**event(2), "event_time": soon.strftime("%Y-%m-%dT%H:%M:%S.000Z")}),
+        b"{oops",
+    ]
+    rows = (
+        transforms.dedupe(checked(spark, values), 120)
+        .select("kafka_offset", "event_time", "watermark_time", F.current_timestamp().alias("now"))
+        .orderBy("kafka_offset")
+        .collect()
+    )
+    assert rows[0].watermark_time == rows[0].event_time  # in the past: its own time
+    assert rows[1].event_time > rows[1].now  # counted in its own (future) window...
+    assert rows[1].watermark_time == rows[1].now  # ...but the watermark sees the clock
+    assert rows[2].watermark_time is None  # rejects neither move nor meet the watermark
 
 
 def test_window_length_is_a_setting(spark):
