@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import clickhouse_connect
 import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from app.storage import open_store
 from app.storage.embedded import EmbeddedStore
 from app.storage.migrations import MigrationError, discover, migrate
 from app.storage.server import ServerStore, connection_args
+from tests.fake_clickhouse import FakeClickHouseClient
 
 SQL = Path(__file__).resolve().parents[2] / "app" / "sql"
 # Recent, so the tables' TTL (which drops expired rows as they are inserted) keeps it.
@@ -147,17 +151,6 @@ def test_server_url_becomes_client_arguments():
     }
 
 
-class FakeClickHouseClient:
-    """A stand-in for clickhouse-connect's client: no ClickHouse server can run here (see
-    ENVIRONMENT.md), so this checks only what ServerStore hands the driver."""
-
-    def __init__(self):
-        self.inserts = []
-
-    def insert(self, table, data, column_names, settings):
-        self.inserts.append((table, data, column_names, settings))
-
-
 def test_server_store_passes_the_deduplication_token_and_utc_times():
     client = FakeClickHouseClient()
     store = ServerStore(client, "clickstream")
@@ -172,3 +165,77 @@ def test_server_store_passes_the_deduplication_token_and_utc_times():
             {"insert_deduplication_token": "q:1"},
         ),
     ]
+
+
+def test_the_fake_server_refuses_a_second_call_while_one_is_in_progress():
+    client = FakeClickHouseClient(call_seconds=0.2)
+    first = threading.Thread(target=client.command, args=("SELECT sleep(0.2)",))
+    first.start()
+    while not client.commands:  # the first call is in progress once it is recorded
+        pass
+    with pytest.raises(DatabaseError, match=r"Code: 373\. .*\(SESSION_IS_LOCKED\)"):
+        client.query("SELECT 1")
+    first.join()
+    assert client.commands == ["SELECT sleep(0.2)"]
+    assert client.queries == []
+
+
+def test_server_store_serialises_calls_from_many_threads():
+    # Two sink threads and the progress listener share one store in the processor.
+    client = FakeClickHouseClient(call_seconds=0.002, query_rows=[{"n": 1}])
+    store = ServerStore(client, "clickstream")
+    threads, rounds = 8, 10
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+    answers: list[list[dict]] = []
+
+    def work(worker: int) -> None:
+        start.wait()
+        try:
+            for i in range(rounds):
+                store.insert("t", ("w", "i"), [(worker, i)], dedup_token=f"{worker}:{i}")
+                answers.append(store.query("SELECT 1 AS n"))
+                store.command(f"OPTIMIZE TABLE t -- {worker}:{i}")
+        except BaseException as error:
+            errors.append(error)
+
+    pool = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    assert errors == []
+    assert len(client.inserts) == len(client.queries) == len(client.commands) == 80
+    assert sorted(data[0] for _, data, _, _ in client.inserts) == [
+        [w, i] for w in range(threads) for i in range(rounds)
+    ]
+    assert sorted(settings["insert_deduplication_token"] for *_, settings in client.inserts) == (
+        sorted(f"{w}:{i}" for w in range(threads) for i in range(rounds))
+    )
+    assert answers == [[{"n": 1}]] * 80
+    store.close()
+    assert client.closed == 1
+
+
+def test_server_store_connects_without_a_session(monkeypatch):
+    # A session_id makes the server refuse overlapping calls; the store needs none.
+    made: list[tuple[dict, FakeClickHouseClient]] = []
+
+    def get_client(**kwargs):
+        made.append((kwargs, FakeClickHouseClient()))
+        return made[-1][1]
+
+    monkeypatch.setattr(clickhouse_connect, "get_client", get_client)
+    store = ServerStore.from_url("http://writer:pw@ch.internal:8123/metrics", "clickstream")
+    server = {
+        "host": "ch.internal",
+        "port": 8123,
+        "username": "writer",
+        "password": "pw",
+        "secure": False,
+        "autogenerate_session_id": False,
+    }
+    assert [kwargs for kwargs, _ in made] == [server, {"database": "metrics", **server}]
+    bootstrap, client = made[0][1], made[1][1]
+    assert (bootstrap.commands, bootstrap.closed) == (["CREATE DATABASE IF NOT EXISTS metrics"], 1)
+    assert (store.database, store._client) == ("metrics", client)
