@@ -1,7 +1,15 @@
-"""A ClickHouse server (or ClickHouse Cloud) through clickhouse-connect's HTTP interface."""
+"""A ClickHouse server (or ClickHouse Cloud) through clickhouse-connect's HTTP interface.
+
+The processor calls one store from several threads (two Spark sinks and the progress
+listener). ClickHouse refuses a second query in an HTTP session while one is running
+(SESSION_IS_LOCKED, code 373), and clickhouse-connect gives every client a session unless
+told not to. So the client is made without a session, and the store still sends one call
+at a time through it: a client object is not meant to be used by two threads at once.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -26,12 +34,16 @@ class ServerStore:
     def __init__(self, client: Any, database: str) -> None:
         self._client = client
         self.database = database
+        self._lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, database: str) -> ServerStore:
         import clickhouse_connect
 
         args = connection_args(url, database)
+        # No session: nothing here needs one (no SET, no temporary tables), and without
+        # it the server does not lock out a call that overlaps another.
+        args["autogenerate_session_id"] = False
         # Connect without a database first: the migrations may have to create it.
         name = args.pop("database")
         bootstrap = clickhouse_connect.get_client(**args)
@@ -40,10 +52,12 @@ class ServerStore:
         return cls(clickhouse_connect.get_client(database=name, **args), name)
 
     def command(self, sql: str) -> None:
-        self._client.command(sql)
+        with self._lock:
+            self._client.command(sql)
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        return list(self._client.query(sql).named_results())
+        with self._lock:
+            return list(self._client.query(sql).named_results())
 
     def insert(
         self,
@@ -56,10 +70,12 @@ class ServerStore:
             return
         settings = {"insert_deduplication_token": dedup_token} if dedup_token else {}
         data = [[_as_utc(v) for v in row] for row in rows]
-        self._client.insert(table, data, column_names=list(columns), settings=settings)
+        with self._lock:
+            self._client.insert(table, data, column_names=list(columns), settings=settings)
 
     def close(self) -> None:
-        self._client.close()
+        with self._lock:
+            self._client.close()
 
 
 def _as_utc(value: Any) -> Any:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+import threading
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import clickhouse_connect
 import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
 from app.storage import open_store
 from app.storage.embedded import EmbeddedStore
 from app.storage.migrations import MigrationError, discover, migrate
 from app.storage.server import ServerStore, connection_args
+from tests.fake_clickhouse import FakeClickHouseClient, non_nullable_columns
 
 SQL = Path(__file__).resolve().parents[2] / "app" / "sql"
 # Recent, so the tables' TTL (which drops expired rows as they are inserted) keeps it.
@@ -147,17 +151,6 @@ def test_server_url_becomes_client_arguments():
     }
 
 
-class FakeClickHouseClient:
-    """A stand-in for clickhouse-connect's client: no ClickHouse server can run here (see
-    ENVIRONMENT.md), so this checks only what ServerStore hands the driver."""
-
-    def __init__(self):
-        self.inserts = []
-
-    def insert(self, table, data, column_names, settings):
-        self.inserts.append((table, data, column_names, settings))
-
-
 def test_server_store_passes_the_deduplication_token_and_utc_times():
     client = FakeClickHouseClient()
     store = ServerStore(client, "clickstream")
@@ -172,3 +165,175 @@ def test_server_store_passes_the_deduplication_token_and_utc_times():
             {"insert_deduplication_token": "q:1"},
         ),
     ]
+
+
+def test_the_fake_server_refuses_a_second_call_while_one_is_in_progress():
+    client = FakeClickHouseClient(call_seconds=0.2)
+    first = threading.Thread(target=client.command, args=("SELECT sleep(0.2)",))
+    first.start()
+    while not client.commands:  # the first call is in progress once it is recorded
+        pass
+    with pytest.raises(DatabaseError, match=r"Code: 373\. .*\(SESSION_IS_LOCKED\)"):
+        client.query("SELECT 1")
+    first.join()
+    assert client.commands == ["SELECT sleep(0.2)"]
+    assert client.queries == []
+
+
+def test_server_store_serialises_calls_from_many_threads():
+    # Two sink threads and the progress listener share one store in the processor.
+    client = FakeClickHouseClient(call_seconds=0.002, query_rows=[{"n": 1}])
+    store = ServerStore(client, "clickstream")
+    threads, rounds = 8, 10
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+    answers: list[list[dict]] = []
+
+    def work(worker: int) -> None:
+        start.wait()
+        try:
+            for i in range(rounds):
+                store.insert("t", ("w", "i"), [(worker, i)], dedup_token=f"{worker}:{i}")
+                answers.append(store.query("SELECT 1 AS n"))
+                store.command(f"OPTIMIZE TABLE t -- {worker}:{i}")
+        except BaseException as error:
+            errors.append(error)
+
+    pool = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    assert errors == []
+    assert len(client.inserts) == len(client.queries) == len(client.commands) == 80
+    assert sorted(data[0] for _, data, _, _ in client.inserts) == [
+        [w, i] for w in range(threads) for i in range(rounds)
+    ]
+    assert sorted(settings["insert_deduplication_token"] for *_, settings in client.inserts) == (
+        sorted(f"{w}:{i}" for w in range(threads) for i in range(rounds))
+    )
+    assert answers == [[{"n": 1}]] * 80
+    store.close()
+    assert client.closed == 1
+
+
+def test_server_store_connects_without_a_session(monkeypatch):
+    # A session_id makes the server refuse overlapping calls; the store needs none.
+    made: list[tuple[dict, FakeClickHouseClient]] = []
+
+    def get_client(**kwargs):
+        made.append((kwargs, FakeClickHouseClient()))
+        return made[-1][1]
+
+    monkeypatch.setattr(clickhouse_connect, "get_client", get_client)
+    store = ServerStore.from_url("http://writer:pw@ch.internal:8123/metrics", "clickstream")
+    server = {
+        "host": "ch.internal",
+        "port": 8123,
+        "username": "writer",
+        "password": "pw",
+        "secure": False,
+        "autogenerate_session_id": False,
+    }
+    assert [kwargs for kwargs, _ in made] == [server, {"database": "metrics", **server}]
+    bootstrap, client = made[0][1], made[1][1]
+    assert (bootstrap.commands, bootstrap.closed) == (["CREATE DATABASE IF NOT EXISTS metrics"], 1)
+    assert (store.database, store._client) == ("metrics", client)
+
+
+# The rejects table as the reworked processor will write it.
+REJECTED = (
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+    "kafka_timestamp",
+    "reason",
+    "raw_prefix",
+    "raw_bytes",
+    "raw_sha256",
+    "batch_id",
+)
+
+
+def test_server_store_passes_hostile_values_through_unchanged():
+    client = FakeClickHouseClient({"rejected_events": REJECTED})
+    store = ServerStore(client, "clickstream")
+    plus_two = datetime(2026, 1, 15, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    row = (
+        "clicks",
+        2**31 - 1,
+        2**63 - 1,
+        plus_two,
+        "not_json",
+        "'); DROP TABLE rejected_events; --\x00\n\\\u00e9\U0001f600",
+        4_294_967_295,
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        2**64 - 1,
+    )
+    token = "q:\u00e9'\n"
+    store.insert("rejected_events", REJECTED, [row], dedup_token=token)
+    assert client.inserts == [
+        ("rejected_events", [list(row)], list(REJECTED), {"insert_deduplication_token": token})
+    ]
+    sent = client.inserts[0][1][0][3]
+    assert (sent, sent.utcoffset()) == (plus_two, timedelta(hours=2))
+
+
+def test_the_fake_server_refuses_none_in_a_non_nullable_column():
+    client = FakeClickHouseClient(
+        {"rejected_events": REJECTED, "pipeline_progress": ("query_name",)}
+    )
+    store = ServerStore(client, "clickstream")
+    good = ["clicks", 0, 7, W, "not_json", "{", 1, "ab", 3]
+    bad = [*good[:5], None, *good[6:]]
+    with pytest.raises(
+        DataError,
+        match=r"^Invalid None value in non-Nullable column, column name: `raw_prefix`$",
+    ):
+        store.insert("rejected_events", REJECTED, [good, bad])
+    assert client.inserts == []
+    # A Nullable column (watermark) takes None, as on the server.
+    store.insert("pipeline_progress", ("query_name", "watermark"), [("clickstream", None)])
+    assert client.inserts == [
+        ("pipeline_progress", [["clickstream", None]], ["query_name", "watermark"], {})
+    ]
+
+
+def test_non_nullable_columns_are_read_from_the_migrated_tables(store):
+    found = non_nullable_columns(store)
+    assert sorted(found) == [
+        "page_clicks_1m",
+        "pipeline_progress",
+        "rejected_events",
+        "schema_migrations",
+    ]
+    assert found["page_clicks_1m"] == {
+        "window_start",
+        "window_end",
+        "page_url",
+        "clicks",
+        "batch_id",
+        "query_id",
+        "inserted_at",
+    }
+    assert found["pipeline_progress"] == {
+        "query_name",
+        "query_id",
+        "run_id",
+        "batch_id",
+        "reported_at",
+        "num_input_rows",
+        "input_rows_per_second",
+        "processed_rows_per_second",
+        "batch_duration_ms",
+        "rows_dropped_by_watermark",
+        "state_rows",
+        "kafka_lag",
+    }
+    # Not a column of the rejects table may be NULL, whichever columns it has.
+    every = store.query(
+        "SELECT name FROM system.columns WHERE database = currentDatabase() "
+        "AND table = 'rejected_events'"
+    )
+    assert found["rejected_events"] == {r["name"] for r in every}
+    assert found["schema_migrations"] == {"version", "name", "checksum", "applied_at"}
