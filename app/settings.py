@@ -475,11 +475,19 @@ class Settings:
             raise SettingsError(f"FAULT_*_RATE settings add up to {faults:g}; at most 1")
 
 
+_URL_PASSWORD = re.compile(r"^([a-z0-9+.-]+://[^/@:]*:)[^/@]*@", re.IGNORECASE)
+
+
+def _shown(raw: str) -> str:
+    """The value as an error message may show it: a URL's password replaced by ***."""
+    return _URL_PASSWORD.sub(r"\1***@", raw)
+
+
 def _parse_one(setting: Setting, raw: str) -> Any:
     try:
         return setting.parse(raw)
     except _Invalid as exc:
-        raise SettingsError(f"{setting.env}={raw!r}: {exc}") from None
+        raise SettingsError(f"{setting.env}={_shown(raw)!r}: {exc}") from None
 
 
 def load(

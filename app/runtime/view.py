@@ -74,19 +74,19 @@ def snapshot(
         "argMax(kafka_lag, reported_at) AS lag, "
         "avgIf(input_rows_per_second, reported_at > now64(3) - INTERVAL 30 SECOND "
         "AND num_input_rows > 0) AS rate, "
-        "toUInt64(sum(num_input_rows)) AS read, toUInt64(sum(counted)) AS counted, "
-        "toUInt64(sum(duplicates_removed)) AS duplicates, "
-        "toUInt64(sum(rejected)) AS rejected, "
+        "toUInt64(sum(num_input_rows)) AS sum_read, toUInt64(sum(counted)) AS sum_counted, "
+        "toUInt64(sum(duplicates_removed)) AS sum_duplicates, "
+        "toUInt64(sum(rejected)) AS sum_rejected, "
         "toUInt64(countIf(num_input_rows != counted + duplicates_removed "
         "+ rows_dropped_by_watermark + rejected)) AS unbalanced "
         "FROM pipeline_progress FINAL"
     )[0]
     snap.batches = progress["batches"]
     snap.late_rows = progress["late"]
-    snap.records_read = progress["read"]
-    snap.counted_events = progress["counted"]
-    snap.duplicates_removed = progress["duplicates"]
-    snap.rejected_total = progress["rejected"]
+    snap.records_read = progress["sum_read"]
+    snap.counted_events = progress["sum_counted"]
+    snap.duplicates_removed = progress["sum_duplicates"]
+    snap.rejected_total = progress["sum_rejected"]
     snap.unbalanced_batches = progress["unbalanced"]
     snap.batch_duration_ms = progress["duration"]
     snap.kafka_lag = progress["lag"]

@@ -32,11 +32,16 @@ def topic(broker) -> str:
     return name
 
 
-def publish(bootstrap: str, topic: str, values: list[bytes]) -> list[tuple[int, int]]:
-    """Send raw messages, acknowledged by the broker; their (partition, offset) in order."""
+def publish(bootstrap: str, topic: str, values: list[bytes | None]) -> list[tuple[int, int]]:
+    """Send raw messages, acknowledged by the broker; their (partition, offset) in order.
+
+    A None value is sent as a tombstone, with a key (Kafka's clients need one of the two).
+    """
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     try:
-        futures = [producer.send(topic, value=v) for v in values]
+        futures = [
+            producer.send(topic, key=b"tombstone" if v is None else None, value=v) for v in values
+        ]
         producer.flush()
         return [(m.partition, m.offset) for m in (f.get(timeout=30) for f in futures)]
     finally:

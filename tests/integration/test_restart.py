@@ -48,7 +48,7 @@ def start(module: str, settings, log: Path, *args: str) -> subprocess.Popen:
 
 
 def commits(checkpoint: Path) -> int:
-    folder = checkpoint / "page_clicks_1m" / "commits"
+    folder = checkpoint / "clickstream" / "commits"
     return len([p for p in folder.glob("[0-9]*")]) if folder.exists() else 0
 
 
@@ -154,8 +154,25 @@ def test_kill_9_twice_then_restart_counts_stay_exact(broker, topic, tmp_path):
         # Three runs (start, restart, drain) of one query: the checkpoint kept its identity.
         runs = store.query(
             "SELECT uniqExact(query_id) AS queries, uniqExact(run_id) AS runs "
-            "FROM pipeline_progress WHERE query_name = 'page_clicks_1m'"
+            "FROM pipeline_progress WHERE query_name = 'clickstream'"
         )
         assert runs == [{"queries": 1, "runs": 3}]
+
+        # Every record in the topic was read in exactly one batch and went to exactly one
+        # place, though two batches were cut short by kill -9 and run again.
+        accounting = store.query(
+            "SELECT toUInt64(sum(records_read)) AS read, toUInt64(sum(counted)) AS counted, "
+            "toUInt64(sum(rejected)) AS rejected, min(balanced) AS balanced, "
+            "toUInt64(count()) - uniqExact(batch_id) AS reported_twice FROM pipeline_accounting"
+        )
+        assert accounting == [
+            {
+                "read": summary["sent"],
+                "counted": truth["counted_events"],
+                "rejected": sum(truth["rejected"].values()),
+                "balanced": 1,
+                "reported_twice": 0,
+            }
+        ]
     finally:
         store.close()

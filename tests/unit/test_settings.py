@@ -25,6 +25,9 @@ def test_defaults_are_the_documented_ones():
     assert s.shuffle_partitions == 2
     assert s.producer_rate == 200.0
     assert s.fault_late_delay == 600
+    assert s.max_event_age == 89 * 86400
+    assert (s.max_page_url_length, s.reject_sample_bytes) == (2048, 1024)
+    assert (s.sink_retries, s.sink_retry_backoff) == (5, 1)
 
 
 def test_environment_overrides_default_and_flag_overrides_environment():
@@ -36,7 +39,15 @@ def test_environment_overrides_default_and_flag_overrides_environment():
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90", 90), ("90s", 90), ("2m", 120), ("1h", 3600), ("500ms", 0.5), (" 5 s ", 5)],
+    [
+        ("90", 90),
+        ("90s", 90),
+        ("2m", 120),
+        ("1h", 3600),
+        ("7d", 604800),
+        ("500ms", 0.5),
+        (" 5 s ", 5),
+    ],
 )
 def test_durations(text, seconds):
     assert settings_module.parse_duration(text) == seconds
@@ -56,6 +67,13 @@ def test_durations(text, seconds):
         ("CLICKHOUSE_URL", "ftp://x", "CLICKHOUSE_URL='ftp://x': expected chdb://PATH or"),
         ("CLICKHOUSE_URL", "chdb://", "CLICKHOUSE_URL='chdb://': chdb:// needs a folder"),
         ("KAFKA_TOPIC", "  ", "KAFKA_TOPIC='  ': must not be empty"),
+        ("MAX_EVENT_AGE", "90d", "MAX_EVENT_AGE=90d: at most 89d, a day inside the 90-day TTL"),
+        ("SINK_RETRIES", "-1", "SINK_RETRIES='-1': expected an integer of at least 0"),
+        (
+            "CLICKHOUSE_URL",
+            "ftp://reader:s3cret@db:8123/x",
+            "CLICKHOUSE_URL='ftp://reader:***@db:8123/x': expected chdb://PATH or",
+        ),
     ],
 )
 def test_a_bad_value_is_refused_with_a_message_naming_the_setting(name, value, message):
@@ -103,3 +121,18 @@ def test_every_setting_is_in_the_readme_table_with_its_default():
     assert table in readme, "README settings table is stale: paste settings.markdown_table()"
     documented = re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.MULTILINE)
     assert documented == [s.env for s in SETTINGS]
+
+
+def test_a_password_in_a_bad_url_is_never_shown():
+    with pytest.raises(SettingsError) as caught:
+        load(environ={"CLICKHOUSE_URL": "http://admin:hunter2@:8123/db"})
+    assert "hunter2" not in str(caught.value)
+    assert str(caught.value).startswith("CLICKHOUSE_URL='http://admin:***@:8123/db'")
+
+
+def test_the_counts_ttl_named_in_settings_is_the_one_the_migrations_create():
+    from app.settings import PAGE_CLICKS_TTL_DAYS
+    from app.storage.migrations import discover
+
+    newest = [m for m in discover() if "CREATE TABLE page_clicks_1m" in m.sql][-1]
+    assert f"TTL window_start + INTERVAL {PAGE_CLICKS_TTL_DAYS} DAY" in newest.sql

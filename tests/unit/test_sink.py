@@ -264,3 +264,33 @@ def test_a_new_checkpoint_over_old_counts_is_refused(store, tmp_path):
     ):
         check_checkpoint_matches_table(store, fresh)
     check_checkpoint_matches_table(store, str(tmp_path / "query-old"))  # its own: fine
+
+
+def test_a_tombstone_reaches_a_server_with_no_null_in_any_column(spark, store, tmp_path):
+    """Finding 2 on the server path: the real driver refuses None in a non-Nullable column
+    (the fake client does the same), so a tombstone's reject must carry no None at all."""
+    from pyspark.sql import functions as F
+
+    from app.processor import transforms
+    from app.storage.server import ServerStore
+    from tests.fake_clickhouse import FakeClickHouseClient, non_nullable_columns
+    from tests.unit.test_transforms import checked
+
+    judged = checked(spark, [None, b"{oops"])
+    rows = (
+        transforms.rejected_events(transforms.dedupe(judged, 120))
+        .withColumn("kafka_timestamp_ms", F.unix_millis("kafka_timestamp"))
+        .orderBy("kafka_offset")
+        .collect()
+    )
+    client = FakeClickHouseClient(non_nullable_columns(store))
+    server = ServerStore(client, "clickstream")
+    account = writer(server, tmp_path).write(0, [], rows, metrics(2), "r", 0)
+    assert account.rejected == 2
+    [(_table, data, columns, settings)] = [i for i in client.inserts if i[0] == "rejected_events"]
+    sent = [dict(zip(columns, row, strict=True)) for row in data]
+    assert [(r["kafka_offset"], r["reason"], r["raw_prefix"], r["raw_bytes"]) for r in sent] == [
+        (0, "null_value", "", 0),
+        (1, "malformed_json", "{oops", 5),
+    ]
+    assert settings == {"insert_deduplication_token": "5f0c4a9e-query:0:0"}

@@ -31,6 +31,7 @@ def test_migrations_apply_once_and_are_recorded(tmp_path):
             (2, "rejected_events"),
             (3, "pipeline_progress"),
             (4, "dashboard_views"),
+            (5, "exact_outputs"),
         ]
         assert migrate(store) == []
         ledger = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
@@ -41,6 +42,8 @@ def test_migrations_apply_once_and_are_recorded(tmp_path):
         assert [(r["name"], r["engine"]) for r in tables] == [
             ("page_clicks_1m", "ReplacingMergeTree"),
             ("page_clicks_latest", "View"),
+            ("pipeline_accounting", "View"),
+            ("pipeline_accounting_1m", "View"),
             ("pipeline_health", "View"),
             ("pipeline_progress", "ReplacingMergeTree"),
             ("rejected_events", "ReplacingMergeTree"),
@@ -322,6 +325,7 @@ def test_non_nullable_columns_are_read_from_the_migrated_tables(store):
         "run_id",
         "batch_id",
         "reported_at",
+        "batch_time",
         "num_input_rows",
         "input_rows_per_second",
         "processed_rows_per_second",
@@ -329,6 +333,9 @@ def test_non_nullable_columns_are_read_from_the_migrated_tables(store):
         "rows_dropped_by_watermark",
         "state_rows",
         "kafka_lag",
+        "counted",
+        "duplicates_removed",
+        "rejected",
     }
     # Not a column of the rejects table may be NULL, whichever columns it has.
     every = store.query(

@@ -29,6 +29,10 @@ def test_render_draws_both_windows_and_the_health_line():
         batch_duration_ms=812,
         kafka_lag=9,
         batches=31,
+        records_read=71,
+        counted_events=55,
+        duplicates_removed=10,
+        rejected_total=2,
     )
     assert view.render(snap, "running").splitlines() == [
         "clickstream demo  2026-01-15 12:00:30 UTC  running",
@@ -40,6 +44,7 @@ def test_render_draws_both_windows_and_the_health_line():
         "",
         "events in/s     199.5    batch duration    812 ms    kafka lag       9    batches 31",
         "clicks counted       55    late rows dropped      4",
+        "records read 71 = counted 55 + duplicates 10 + late 4 + rejected 2",
         "rejected: malformed_json 2",
     ]
 
@@ -68,56 +73,46 @@ def test_snapshot_reads_latest_counts_rejects_and_progress(store):
         "rejected_events",
         REJECTED_COLUMNS,
         [
-            ("t", 0, 1, NOW, "malformed_json", "{", 1),
-            ("t", 0, 2, NOW, "malformed_json", "{", 1),
-            ("t", 0, 3, NOW, "missing_user_id", "{}", 1),
+            ("t", 0, 1, NOW, "malformed_json", "{", 1, "h1", 1),
+            ("t", 0, 2, NOW, "malformed_json", "{", 1, "h1", 1),
+            ("t", 0, 3, NOW, "missing_user_id", "{}", 2, "h2", 1),
         ],
         dedup_token="t2",
     )
+
+    def progress(batch, seconds_ago, duration, late, lag, read, counted, duplicates, rejected):
+        at = NOW - timedelta(seconds=seconds_ago)
+        return (
+            "clickstream", "q", "r", batch, at, at, read, 20.0 + batch, 50.0, duration,
+            late, 9, lag, None, counted, duplicates, rejected,
+        )  # fmt: skip
+
     store.insert(
         "pipeline_progress",
         PROGRESS_COLUMNS,
-        [
-            (
-                "page_clicks_1m",
-                "q",
-                "r",
-                1,
-                NOW - timedelta(seconds=10),
-                100,
-                20.0,
-                50.0,
-                700,
-                3,
-                9,
-                5,
-                None,
-            ),
-            (
-                "page_clicks_1m",
-                "q",
-                "r",
-                2,
-                NOW - timedelta(seconds=5),
-                100,
-                30.0,
-                50.0,
-                900,
-                1,
-                9,
-                2,
-                None,
-            ),
-            ("rejected_events", "q2", "r", 2, NOW, 100, 999.0, 50.0, 5, 0, 0, 0, None),
-        ],
+        [progress(1, 10, 700, 3, 5, 20, 14, 1, 2), progress(2, 5, 900, 1, 2, 10, 7, 1, 1)],
         dedup_token="t3",
+    )
+    # A replay of batch 2 reported again (another token): one row per batch still counts.
+    store.insert(
+        "pipeline_progress",
+        PROGRESS_COLUMNS,
+        [progress(2, 4, 950, 1, 2, 10, 7, 1, 1)],
+        dedup_token="t4",
     )
     snap = view.snapshot(store, 60, now=NOW)
     assert snap.current_top == [("/", 9), ("/cart", 2)]
     assert snap.previous_top == [("/help", 7)]
     assert snap.counted_total == 18
     assert snap.rejected == [("malformed_json", 2), ("missing_user_id", 1)]
-    assert (snap.late_rows, snap.batch_duration_ms, snap.kafka_lag, snap.batches) == (4, 900, 2, 2)
+    assert (snap.late_rows, snap.batch_duration_ms, snap.kafka_lag, snap.batches) == (4, 950, 2, 2)
+    assert (
+        snap.records_read,
+        snap.counted_events,
+        snap.duplicates_removed,
+        snap.rejected_total,
+        snap.unbalanced_batches,
+    ) == (30, 21, 2, 3, 0)
 
 
 def test_the_demo_names_a_missing_java_before_starting_anything(monkeypatch, capsys):
