@@ -57,6 +57,7 @@ REJECTED_COLUMNS = (
 # driver's memory at once; each chunk has its own token (<query>:<batch>:<chunk>).
 REJECTS_PER_INSERT = 10_000
 MAX_BACKOFF_SECONDS = 60.0
+WINDOWS_PER_QUERY = 500
 
 T = TypeVar("T")
 
@@ -136,15 +137,18 @@ def newest_totals(
     store: ClickHouseStore, window_starts: Sequence[int]
 ) -> dict[tuple[int, str], int]:
     """The newest count of every page in the given windows, as the table holds it now."""
-    if not window_starts:
-        return {}
-    windows = ", ".join(f"toDateTime({int(w)}, 'UTC')" for w in sorted(set(window_starts)))
-    rows = store.query(
-        "SELECT toUnixTimestamp(window_start) AS window_start, page_url, "
-        "argMax(clicks, batch_id) AS clicks FROM page_clicks_1m "
-        f"WHERE window_start IN ({windows}) GROUP BY window_start, page_url"
-    )
-    return {(r["window_start"], r["page_url"]): r["clicks"] for r in rows}
+    totals: dict[tuple[int, str], int] = {}
+    # A backfill can touch a window per minute of 89 days: ask in bounded pieces, so no
+    # query outgrows the server's max_query_size.
+    for some in chunks(sorted(set(window_starts)), WINDOWS_PER_QUERY):
+        windows = ", ".join(f"toDateTime({int(w)}, 'UTC')" for w in some)
+        rows = store.query(
+            "SELECT toUnixTimestamp(window_start) AS window_start, page_url, "
+            "argMax(clicks, batch_id) AS clicks FROM page_clicks_1m "
+            f"WHERE window_start IN ({windows}) GROUP BY window_start, page_url"
+        )
+        totals.update({(r["window_start"], r["page_url"]): r["clicks"] for r in rows})
+    return totals
 
 
 def page_clicks_rows(

@@ -294,3 +294,14 @@ def test_a_tombstone_reaches_a_server_with_no_null_in_any_column(spark, store, t
         (1, "malformed_json", "{oops", 5),
     ]
     assert settings == {"insert_deduplication_token": "5f0c4a9e-query:0:0"}
+
+
+def test_a_backfill_touching_many_windows_reads_its_totals_in_pieces(store, tmp_path, monkeypatch):
+    from app.processor import sink as sink_module
+
+    monkeypatch.setattr(sink_module, "WINDOWS_PER_QUERY", 4)
+    sink = writer(store, tmp_path)
+    first = [clicks(START - 60 * n, "/", 1) for n in range(10)]
+    sink.write(0, first, [], metrics(10), "r", 0)
+    sink.write(1, first, [], metrics(10), "r", 0)
+    assert latest(store) == {(START - 60 * n, "/"): 2 for n in range(10)}
