@@ -104,7 +104,6 @@ def measure_throughput(settings: Settings, store, pipeline, logs: Path, seconds:
     summary = json.loads((logs / "producer-throughput.log").read_text().splitlines()[-1])
     for query in pipeline.queries:
         query.processAllAvailable()
-    time.sleep(2)  # the progress listener reports asynchronously
     # While the producer floods, the two share the CPUs; afterwards the job drains the
     # backlog alone.
     shared_rows, shared_span = processing_rate(store, started, flood_ended)

@@ -26,7 +26,7 @@ class EmbeddedStore:
         Path(path).mkdir(parents=True, exist_ok=True)
         self.path = path
         self.database = database
-        # The Spark sink and the progress listener call in from different threads.
+        # The Spark sink and the demo's terminal view call in from different threads.
         self._lock = threading.Lock()
         self._session = Session(path)
         self._session.query(f"CREATE DATABASE IF NOT EXISTS {database}")

@@ -1,7 +1,7 @@
 """A ClickHouse server (or ClickHouse Cloud) through clickhouse-connect's HTTP interface.
 
-The processor calls one store from several threads (two Spark sinks and the progress
-listener). ClickHouse refuses a second query in an HTTP session while one is running
+The processor may call one store from several threads (the Spark sink, and in the demo
+the terminal view). ClickHouse refuses a second query in an HTTP session while one is running
 (SESSION_IS_LOCKED, code 373), and clickhouse-connect gives every client a session unless
 told not to. So the client is made without a session, and the store still sends one call
 at a time through it: a client object is not meant to be used by two threads at once.
