@@ -763,9 +763,7 @@ def _remove_a_card(metabase: FakeMetabase) -> None:
     del metabase.dashcards[4]
 
 
-@pytest.mark.parametrize(
-    "edit", [_move_a_card, _add_a_card, _show_a_card_twice, _remove_a_card]
-)
+@pytest.mark.parametrize("edit", [_move_a_card, _add_a_card, _show_a_card_twice, _remove_a_card])
 def test_dashboard_edited_by_hand_is_put_back(
     fake: tuple[FakeMetabase, str], setup_files: dict[str, Path], edit: Any
 ) -> None:
