@@ -51,6 +51,7 @@ EXPECTED_CARDS = {
     ),
     "Rejected events by reason, last hour": ("rejected_by_reason.sql", "bar", (8, 0, 12, 7)),
     "Pipeline health, last hour": ("pipeline_health.sql", "table", (8, 12, 12, 7)),
+    "Where every record went (last hour)": ("pipeline_accounting.sql", "table", (15, 0, 24, 7)),
 }
 OBFUSCATED = "**MetabasePass**"
 
@@ -476,6 +477,7 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
             "created card 'Clicks per minute, top pages, last hour' (id 2)",
             "created card 'Rejected events by reason, last hour' (id 3)",
             "created card 'Pipeline health, last hour' (id 4)",
+            "created card 'Where every record went (last hour)' (id 5)",
             "created dashboard 'Clickstream live' (id 1)",
             "updated dashboard 'Clickstream live' (id 1): cards",
         ],
@@ -485,6 +487,7 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
             "Clicks per minute, top pages, last hour": 2,
             "Rejected events by reason, last hour": 3,
             "Pipeline health, last hour": 4,
+            "Where every record went (last hour)": 5,
         },
         "dashboard_id": 1,
         "dashboard_url": "http://localhost:3000/dashboard/1#refresh=15",
@@ -521,8 +524,8 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
         "is_sample": False,
     }
 
-    # Four native cards whose SQL is the repository's query file, byte for byte.
-    assert len(metabase.cards) == 4
+    # Five native cards whose SQL is the repository's query file, byte for byte.
+    assert len(metabase.cards) == 5
     for card_id, (name, (query_file, display, _)) in enumerate(EXPECTED_CARDS.items(), 1):
         card = metabase.cards[card_id]
         assert card["name"] == name
@@ -541,13 +544,14 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
         "graph.metrics": ["clicks"],
     }
 
-    # One dashboard holding the four cards at their places on the 24-column grid.
+    # One dashboard holding the five cards at their places on the 24-column grid.
     assert [d["name"] for d in metabase.dashboards.values()] == ["Clickstream live"]
     assert metabase.dashcard_layout(1) == [
         (1, 1, 0, 0, 12, 8),
         (2, 2, 0, 12, 12, 8),
         (3, 3, 8, 0, 12, 7),
         (4, 4, 8, 12, 12, 7),
+        (5, 5, 15, 0, 24, 7),
     ]
     assert oct(setup_files["state"].stat().st_mode & 0o777) == "0o600"
 
@@ -568,13 +572,14 @@ def test_second_run_creates_nothing_and_reports_unchanged(
     # The only write of the second run is the login.
     assert metabase.writes()[writes_before:] == [("POST", "/api/session")]
     assert len(metabase.databases) == 2
-    assert len(metabase.cards) == 4
+    assert len(metabase.cards) == 5
     assert len(metabase.dashboards) == 1
     assert metabase.dashcard_layout(1) == [
         (1, 1, 0, 0, 12, 8),
         (2, 2, 0, 12, 12, 8),
         (3, 3, 8, 0, 12, 7),
         (4, 4, 8, 12, 12, 7),
+        (5, 5, 15, 0, 24, 7),
     ]
     assert "nothing to change" in stderr
 
@@ -597,7 +602,7 @@ def test_changed_query_file_updates_its_card_in_place(
         "updated card 'Rejected events by reason, last hour' (id 3): query",
     ]
     assert metabase.cards[3]["dataset_query"]["native"]["query"] == new_sql
-    assert sorted(metabase.cards) == [1, 2, 3, 4]
+    assert sorted(metabase.cards) == [1, 2, 3, 4, 5]
     # The dashboard still shows the same card through the same dashcard.
     assert metabase.dashcard_layout(1)[2] == (3, 3, 8, 0, 12, 7)
 
@@ -622,7 +627,7 @@ def test_changed_display_and_settings_update_the_card_in_place(
     ]
     assert metabase.cards[4]["display"] == "line"
     assert metabase.cards[4]["visualization_settings"] == {"graph.dimensions": ["minute"]}
-    assert sorted(metabase.cards) == [1, 2, 3, 4]
+    assert sorted(metabase.cards) == [1, 2, 3, 4, 5]
 
 
 def test_already_set_up_metabase_skips_setup_and_logs_in(
@@ -642,7 +647,7 @@ def test_already_set_up_metabase_skips_setup_and_logs_in(
     }
     assert metabase.site_name == "Set up by hand"
     assert report["actions"][0] == "created database connection 'Clickstream ClickHouse' (id 2)"
-    assert len(report["actions"]) == 7
+    assert len(report["actions"]) == 8
     assert "logged in: Metabase was already set up" in stderr
 
 
@@ -744,9 +749,9 @@ def _move_a_card(metabase: FakeMetabase) -> None:
     metabase.dashcards[2].update(row=20, col=0)
 
 
-def _add_a_fifth_card(metabase: FakeMetabase) -> None:
-    metabase.cards[5] = {**metabase.cards[1], "id": 5, "name": "Scratch"}
-    metabase.dashcards[9] = {**metabase.dashcards[1], "id": 9, "card_id": 5, "row": 30}
+def _add_a_card(metabase: FakeMetabase) -> None:
+    metabase.cards[6] = {**metabase.cards[1], "id": 6, "name": "Scratch"}
+    metabase.dashcards[9] = {**metabase.dashcards[1], "id": 9, "card_id": 6, "row": 30}
 
 
 def _show_a_card_twice(metabase: FakeMetabase) -> None:
@@ -758,9 +763,7 @@ def _remove_a_card(metabase: FakeMetabase) -> None:
     del metabase.dashcards[4]
 
 
-@pytest.mark.parametrize(
-    "edit", [_move_a_card, _add_a_fifth_card, _show_a_card_twice, _remove_a_card]
-)
+@pytest.mark.parametrize("edit", [_move_a_card, _add_a_card, _show_a_card_twice, _remove_a_card])
 def test_dashboard_edited_by_hand_is_put_back(
     fake: tuple[FakeMetabase, str], setup_files: dict[str, Path], edit: Any
 ) -> None:
@@ -772,6 +775,7 @@ def test_dashboard_edited_by_hand_is_put_back(
         (2, 2, 0, 12, 12, 8),
         (3, 3, 8, 0, 12, 7),
         (4, 4, 8, 12, 12, 7),
+        (5, 5, 15, 0, 24, 7),
     ]
 
     code, report, _ = run(setup_files)
@@ -780,13 +784,14 @@ def test_dashboard_edited_by_hand_is_put_back(
     assert report["actions"] == ["updated dashboard 'Clickstream live' (id 1): cards"]
     layout = metabase.dashcard_layout(1)
     # Dashcards that survived keep their ids; a re-added one gets the next free id.
-    expected_ids = [1, 2, 3, 5] if edit is _remove_a_card else [1, 2, 3, 4]
+    expected_ids = [1, 2, 3, 5, 6] if edit is _remove_a_card else [1, 2, 3, 4, 5]
     assert [row[0] for row in layout] == expected_ids
-    assert [row[1:] for row in layout] == [
+    assert sorted(row[1:] for row in layout) == [
         (1, 0, 0, 12, 8),
         (2, 0, 12, 12, 8),
         (3, 8, 0, 12, 7),
         (4, 8, 12, 12, 7),
+        (5, 15, 0, 24, 7),
     ]
 
 
