@@ -346,7 +346,8 @@ SETTINGS: tuple[Setting, ...] = (
         "processor",
         ".data/checkpoints",
         _text,
-        "Durable folder of the queries' checkpoints (offsets, state), one subfolder each",
+        "Durable folder of the query's checkpoint (offsets, state, batch clocks), "
+        "in its subfolder clickstream/",
     ),
     Setting(
         "SPARK_MASTER",

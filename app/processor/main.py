@@ -1,4 +1,4 @@
-"""The processor's entry point: migrations, Spark, both queries, a clean stop."""
+"""The processor's entry point: migrations, Spark, the streaming query, a clean stop."""
 
 from __future__ import annotations
 
