@@ -42,7 +42,7 @@ demo: export FAULT_NULL_USER_RATE ?= 0.003
 demo: export FAULT_NULL_PAGE_RATE ?= 0.002
 demo: export FAULT_LATE_RATE ?= 0.01
 demo: export FAULT_DUPLICATE_RATE ?= 0.01
-demo bench: export SPARK_JARS ?= $(abspath $(JARS))/spark-kafka
+demo bench profile: export SPARK_JARS ?= $(abspath $(JARS))/spark-kafka
 
 .PHONY: demo
 demo: setup ## Run the whole pipeline on this machine (make demo DURATION=60 stops after 60 s)
@@ -51,6 +51,10 @@ demo: setup ## Run the whole pipeline on this machine (make demo DURATION=60 sto
 .PHONY: bench
 bench: setup ## Measure sustained events/s, freshness and peak memory (not a test)
 	$(PY) -m app.runtime.bench
+
+.PHONY: profile
+profile: setup ## Time the job stage by stage on 500,000 events (docs/performance.md; not a test)
+	$(PY) -m app.runtime.profile
 
 # ---------------------------------------------------------------- housekeeping
 
