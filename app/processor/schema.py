@@ -20,5 +20,5 @@ EVENT_TIME_PATTERN = "yyyy-MM-dd'T'HH:mm:ss[.SSS]XXX"
 
 
 def event_schema() -> T.StructType:
-    """The explicit schema from_json parses every message with."""
+    """The explicit schema: the typed fields read from each parsed message."""
     return T.StructType([T.StructField(f.name, SPARK_TYPES[f.kind], True) for f in FIELDS])

@@ -30,10 +30,12 @@ _CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
 def parse(kafka_records: DataFrame) -> DataFrame:
     """Kafka records -> the raw text kept for rejects, the JSON as a variant, the event.
 
-    from_json with the explicit schema extracts the fields; try_parse_json keeps the JSON
-    types as sent, so validation can tell "user_id": 42 from "user_id": "42", which
-    from_json alone would silently turn into the same string. A record with a null value
-    (a tombstone) is kept, with an empty text, so that it can be rejected like the rest.
+    Each message is parsed once, into a variant (try_parse_json), which keeps the JSON
+    types as sent: validation can tell "user_id": 42 from "user_id": "42". The event's
+    fields are read from it with the explicit schema (app/processor/schema.py); a field
+    of the wrong type reads as its cast or NULL, and is rejected by its type check. A
+    record with a null value (a tombstone) is kept, with an empty text, so that it can
+    be rejected like the rest.
     """
     raw_text = F.coalesce(F.col("value").cast("string"), F.lit(""))
     return kafka_records.select(
@@ -45,9 +47,15 @@ def parse(kafka_records: DataFrame) -> DataFrame:
         raw_text.alias("raw_text"),
         F.coalesce(F.octet_length("value"), F.lit(0)).alias("value_bytes"),
         F.try_parse_json(raw_text).alias("json"),
-        F.from_json(raw_text, event_schema()).alias("event"),
     ).select(
         "*",
+        # The fields, typed by the contract's schema, read from the one parse above.
+        F.struct(
+            *[
+                F.try_variant_get("json", f"$.{f.name}", f.dataType.simpleString()).alias(f.name)
+                for f in event_schema().fields
+            ]
+        ).alias("event"),
         # Each field's JSON type, computed once here: the checks below read it several times.
         F.struct(*[_json_type(f.name).alias(f.name) for f in FIELDS]).alias("json_types"),
         F.try_to_timestamp(F.col("event.event_time"), F.lit(EVENT_TIME_PATTERN)).alias(
@@ -70,14 +78,19 @@ def _openings(json_text: Column) -> Column:
 def _more_than_one_value(raw_text: Column, json: Column) -> Column:
     """True when text follows the first JSON value, as in '{...}{...}' or '{...} junk'.
 
-    Both parsers read the first value and ignore the rest, which would count the first
-    event and drop the others in silence. The first value, written out again, opens as
-    many objects and arrays as the whole message only if nothing structured follows it;
-    and the message must end where that object ends.
+    The parser reads the first value and ignores the rest, which would count the first
+    event and drop the others in silence. The exact test: the first value, written out
+    again, opens as many objects and arrays as the whole message (outside strings), and
+    the message ends where that object ends. It costs two regular-expression passes, so
+    it runs only when the message has more than one '}': with exactly one, the object
+    closes there, and it suffices that nothing but whitespace follows.
     """
+    closing_braces = F.length(raw_text) - F.length(F.translate(raw_text, "}", ""))
+    ends_with_brace = F.endswith(F.rtrim(raw_text, F.lit(" \t\n\r")), F.lit("}"))
     # Strings become "" (not nothing), so a string after the object still shows.
     ends_with_the_object = F.regexp_replace(raw_text, _JSON_STRING, '""').rlike(r"\}\s*$")
-    return ~ends_with_the_object | (_openings(raw_text) != _openings(F.to_json(json)))
+    exact = ~ends_with_the_object | (_openings(raw_text) != _openings(F.to_json(json)))
+    return F.when(closing_braces == 1, ~ends_with_brace).otherwise(exact)
 
 
 def reject_reason(
