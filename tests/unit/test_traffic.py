@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import random
 import re
+import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from app.contract import EVENT_TYPES, FIELD_NAMES, UUID_PATTERN, encode
 from app.producer import catalog as pages
-from app.producer.traffic import BOT_USER_AGENTS, TrafficModel
+from app.producer.traffic import BOT_SPEED, BOT_USER_AGENTS, TrafficModel
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -46,6 +51,38 @@ def test_seed_42_gives_the_same_bytes_on_the_wire():
     assert hashlib.sha256(wire).hexdigest() == (
         "d2902b382a36f339fe6616e27df1c574669d2be3237a1be39df8bdca7204625d"
     )
+
+
+def test_session_picks_are_what_random_choices_draws():
+    model = TrafficModel(13, bot_share=0.3)
+    weight_changes, last = 0, None
+    for _ in range(5000):
+        weights = [BOT_SPEED if s.visitor.is_bot else 1 for s in model.sessions]
+        assert model._cumulative_weights == list(itertools.accumulate(weights))
+        weight_changes += weights != last
+        last = weights
+        state = model.rng.getstate()
+        picked = model._pick_session()
+        model.rng.setstate(state)
+        assert picked == model.rng.choices(range(len(weights)), weights=weights)[0]
+        model.next_event(T0)
+    # Sessions were replaced by ones of the other kind, so the kept weights were redone.
+    assert weight_changes > 50
+
+
+def test_identifiers_are_what_uuid_version_4_formats():
+    nonce = 0xF0F0_1234_5678_9ABC_DEF0_0FED_CBA9_8765
+    model = TrafficModel(3, run_nonce=nonce)
+    twin = random.Random()
+    for _ in range(2000):
+        twin.setstate(model.rng.getstate())
+        expected = str(uuid.UUID(int=twin.getrandbits(128) ^ nonce, version=4))
+        assert model._uuid() == expected
+
+
+def test_a_nonce_wider_than_a_uuid_is_refused():
+    with pytest.raises(ValueError, match="run_nonce must fit in 128 bits"):
+        TrafficModel(3, run_nonce=1 << 128)
 
 
 def test_another_seed_other_events():
