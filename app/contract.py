@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -49,15 +50,30 @@ REQUIRED_FIELDS = tuple(f.name for f in FIELDS if f.required)
 
 def format_event_time(moment: datetime) -> str:
     """RFC 3339, UTC, milliseconds: 2026-11-29T05:47:57.123Z."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # isoformat gives 2026-11-29T05:47:57.123+00:00 (always a 4-digit year); it is the
+    # producer's per-event cost, and cheaper than strftime.
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def parse_event_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
+# The wire form's skeleton, {"event_id":%s,...}, and how each kind of value an event holds
+# is written into it: json.dumps would write the same text, but costs twice as much per
+# event on the producer's hot path.
+_WIRE_TEMPLATE = "{" + ",".join(f"{json.dumps(name)}:%s" for name in FIELD_NAMES) + "}"
+_WIRE_VALUE = {str: encode_basestring, type(None): lambda _: "null", int: int.__repr__}
+
+
 def encode(event: dict[str, Any]) -> bytes:
     """The wire form: compact JSON, fields in contract order, UTF-8."""
-    ordered = {name: event.get(name) for name in FIELD_NAMES}
-    return json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        values = tuple([_WIRE_VALUE[type(value)](value) for value in map(event.get, FIELD_NAMES)])
+    except KeyError:
+        # Any other type (bool, float, a nested object): json.dumps writes it.
+        ordered = {name: event.get(name) for name in FIELD_NAMES}
+        return json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+    return (_WIRE_TEMPLATE % values).encode()

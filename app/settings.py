@@ -42,6 +42,9 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 # this number in step with the migration.
 PAGE_CLICKS_TTL_DAYS = 90
 
+# The Kafka client libraries the producer can publish with (app/producer/publisher.py).
+PRODUCER_CLIENTS = ("kafka-python", "confluent-kafka")
+
 
 def parse_duration(text: str) -> float:
     """Seconds from '90', '90s', '2m', '1h', '7d' or '500ms'."""
@@ -218,6 +221,14 @@ SETTINGS: tuple[Setting, ...] = (
         "lz4",
         _choice("none", "gzip", "lz4"),
         "Kafka compression codec",
+    ),
+    Setting(
+        "PRODUCER_CLIENT",
+        "producer",
+        "kafka-python",
+        _choice(*PRODUCER_CLIENTS),
+        "Kafka client library the producer publishes with; both send the same bytes with "
+        "the same settings (acks=all, idempotent, linger 20 ms)",
     ),
     Setting(
         "PRODUCER_MANIFEST",
@@ -422,6 +433,7 @@ class Settings:
     producer_seed: int
     producer_bot_share: float
     producer_compression: str
+    producer_client: str
     producer_manifest: str
     fault_malformed_rate: float
     fault_null_user_rate: float

@@ -52,20 +52,31 @@ class FaultInjector:
         # Duplicates are re-sent a few messages later, as a retrying client would.
         self._redeliver: list[tuple[int, Message]] = []
         self._sent = 0
+        # The faults in the order their shares are laid out on [0, 1). One with rate 0
+        # covers no part of it, so leaving it out changes no outcome, only the cost.
+        self._kinds = tuple(
+            (kind, rate)
+            for kind, rate in (
+                (MALFORMED_JSON, rates.malformed),
+                (NULL_USER, rates.null_user),
+                (NULL_PAGE, rates.null_page),
+                (LATE, rates.late),
+                (DUPLICATE, rates.duplicate),
+            )
+            if rate > 0
+        )
 
     def apply(self, event: dict[str, Any]) -> list[Message]:
         """The messages to send for one generated event (one, or two with a duplicate)."""
         self._sent += 1
-        out = [m for due, m in self._redeliver if due <= self._sent]
-        self._redeliver = [(due, m) for due, m in self._redeliver if due > self._sent]
-        r, point = self.rates, self.rng.random()
-        for kind, rate in (
-            (MALFORMED_JSON, r.malformed),
-            (NULL_USER, r.null_user),
-            (NULL_PAGE, r.null_page),
-            (LATE, r.late),
-            (DUPLICATE, r.duplicate),
-        ):
+        out = []
+        if self._redeliver:
+            out = [m for due, m in self._redeliver if due <= self._sent]
+            if out:
+                self._redeliver = [(due, m) for due, m in self._redeliver if due > self._sent]
+        # One draw per event, whatever the rates: the fault stream stays the same.
+        point = self.rng.random()
+        for kind, rate in self._kinds:
             if point < rate:
                 out.insert(0, self._fault(kind, event))
                 break

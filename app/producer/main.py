@@ -11,13 +11,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kafka.errors import KafkaError
-
 from app import settings as settings_module
 from app.lifecycle import stop_on_signals
 from app.producer.faults import FaultInjector, FaultRates
 from app.producer.manifest import Manifest
-from app.producer.publisher import Publisher
+from app.producer.publisher import PUBLISH_ERRORS, open_publisher
 from app.producer.traffic import TrafficModel
 from app.settings import Settings
 
@@ -63,7 +61,8 @@ def run(settings: Settings, stop: threading.Event) -> RunSummary:
     )
     faults = FaultInjector(fault_rates(settings), settings.producer_seed)
     manifest = Manifest(settings.window_duration) if settings.producer_manifest else None
-    publisher = Publisher(
+    publisher = open_publisher(
+        settings.producer_client,
         settings.kafka_bootstrap_servers,
         settings.kafka_topic,
         settings.producer_compression,
@@ -117,14 +116,15 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m app.producer",
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    # kafka-python narrates every connection at INFO; its warnings are what matter.
+    # The Kafka clients narrate every connection at INFO; their warnings are what matter.
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("confluent_kafka").setLevel(logging.WARNING)
     stop = threading.Event()
     # SIGTERM (systemd, the demo) and Ctrl-C both end the loop; run() then flushes.
     stop_on_signals(stop)
     try:
         summary = run(settings, stop)
-    except KafkaError as exc:
+    except PUBLISH_ERRORS as exc:
         print(
             f"producer: Kafka error with KAFKA_BOOTSTRAP_SERVERS="
             f"{settings.kafka_bootstrap_servers}: {exc}",

@@ -1,17 +1,38 @@
-"""Publishing to Kafka with kafka-python: batched, compressed, acknowledged by all replicas."""
+"""Publishing to Kafka: batched, compressed, acknowledged by all replicas.
+
+PRODUCER_CLIENT chooses the library: kafka-python (pure Python, the design's choice) or
+confluent-kafka (librdkafka, in C). Both are set up alike (acks=all, idempotence, the
+PRODUCER_COMPRESSION codec, linger 20 ms, batches of 128 KiB, the message's key and bytes
+as given) and behind the one `Publisher` interface: every message sent ends as sent
+(acknowledged by the broker, and only then passed to ``on_ack``, which feeds the
+manifest) or failed, by the time ``close`` returns.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+import confluent_kafka
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from app.producer.faults import Message
+from app.settings import PRODUCER_CLIENTS
 
 log = logging.getLogger(__name__)
+
+
+class PublishError(RuntimeError):
+    """The client cannot publish at all (no broker answers)."""
+
+
+# What the clients raise when publishing is impossible; the program exits 1 on these.
+PUBLISH_ERRORS = (KafkaError, confluent_kafka.KafkaException, PublishError)
 
 
 @dataclass
@@ -21,7 +42,56 @@ class SendStats:
     last_error: str = ""
 
 
-class Publisher:
+class Publisher(Protocol):
+    stats: SendStats
+
+    def send(self, message: Message) -> None:
+        """Queue one message; its acknowledgement or failure is counted later."""
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Flush what is buffered, then close; every send ends as sent or failed."""
+
+
+def open_publisher(
+    client: str,
+    bootstrap_servers: str,
+    topic: str,
+    compression: str,
+    on_ack: Callable[[Message], None] | None = None,
+) -> Publisher:
+    """The publisher of the PRODUCER_CLIENT named."""
+    if client == "kafka-python":
+        return KafkaPythonPublisher(bootstrap_servers, topic, compression, on_ack)
+    if client == "confluent-kafka":
+        return ConfluentPublisher(bootstrap_servers, topic, compression, on_ack)
+    expected = ", ".join(PRODUCER_CLIENTS)
+    raise ValueError(f"unknown Kafka client {client!r}: expected one of {expected}")
+
+
+class _Deliveries:
+    """The accounting both clients share: counts, and the manifest fed from acks only."""
+
+    def __init__(self, topic: str, on_ack: Callable[[Message], None] | None) -> None:
+        self.topic = topic
+        self.stats = SendStats()
+        self._on_ack = on_ack
+        # kafka-python calls back on its I/O thread; the manifest is not thread-safe.
+        self._lock = threading.Lock()
+
+    def _acked(self, message: Message, _metadata: object = None) -> None:
+        with self._lock:
+            self.stats.sent += 1
+            if self._on_ack:
+                self._on_ack(message)
+
+    def _failed(self, message: Message, error: Exception) -> None:
+        with self._lock:
+            self.stats.failed += 1
+            self.stats.last_error = repr(error)
+        log.warning("send failed (%s): %r", message.kind, error)
+
+
+class KafkaPythonPublisher(_Deliveries):
     def __init__(
         self,
         bootstrap_servers: str,
@@ -29,11 +99,7 @@ class Publisher:
         compression: str,
         on_ack: Callable[[Message], None] | None = None,
     ) -> None:
-        self.topic = topic
-        self.stats = SendStats()
-        self._on_ack = on_ack
-        # Callbacks run on kafka-python's I/O thread; the manifest is not thread-safe.
-        self._lock = threading.Lock()
+        super().__init__(topic, on_ack)
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers.split(","),
             client_id="clickstream-producer",
@@ -53,19 +119,81 @@ class Publisher:
         future.add_callback(self._acked, message)
         future.add_errback(self._failed, message)
 
-    def _acked(self, message: Message, _metadata: object) -> None:
-        with self._lock:
-            self.stats.sent += 1
-            if self._on_ack:
-                self._on_ack(message)
-
-    def _failed(self, message: Message, error: Exception) -> None:
-        with self._lock:
-            self.stats.failed += 1
-            self.stats.last_error = repr(error)
-        log.warning("send failed (%s): %r", message.kind, error)
-
     def close(self, timeout: float = 60.0) -> None:
         """Flush what is buffered, then close; every send ends as sent or failed."""
         self._producer.flush(timeout=timeout)
         self._producer.close(timeout=timeout)
+
+
+class ConfluentPublisher(_Deliveries):
+    """confluent-kafka: delivery reports arrive only from poll() and flush(), on this thread.
+
+    librdkafka retries an idempotent produce until ``message.timeout.ms`` (5 minutes by
+    default) has passed, so it rides through a broker restart as it stands.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        compression: str,
+        on_ack: Callable[[Message], None] | None = None,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        super().__init__(topic, on_ack)
+        self._producer = confluent_kafka.Producer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "client.id": "clickstream-producer",
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 20,
+                "batch.size": 128 * 1024,
+                "compression.type": compression,
+                # kafka-python's partitioner (murmur2 of the key, as Java's): a user's
+                # events land in the same partition whichever client sent them.
+                "partitioner": "murmur2_random",
+                # librdkafka's own lines through logging (served by poll), not raw stderr.
+                "logger": logging.getLogger("confluent_kafka"),
+            }
+        )
+        # kafka-python stops at start when no broker answers; this client would only
+        # queue, so ask the cluster for its metadata first.
+        try:
+            self._producer.list_topics(timeout=connect_timeout)
+        except confluent_kafka.KafkaException as exc:
+            raise PublishError(
+                f"no broker answered within {connect_timeout:g}s: {exc.args[0].str()}"
+            ) from None
+
+    def send(self, message: Message) -> None:
+        delivered = functools.partial(self._delivered, message)
+        while True:
+            try:
+                self._producer.produce(
+                    self.topic, value=message.value, key=message.key, on_delivery=delivered
+                )
+                break
+            except BufferError:
+                # The local queue is full: serve delivery reports until there is room.
+                self._producer.poll(0.1)
+        # Serve the reports that are in, so the counts move and the queue drains.
+        self._producer.poll(0)
+
+    def _delivered(
+        self,
+        message: Message,
+        error: confluent_kafka.KafkaError | None,
+        _record: confluent_kafka.Message,
+    ) -> None:
+        if error is None:
+            self._acked(message)
+        else:
+            self._failed(message, confluent_kafka.KafkaException(error))
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Flush what is buffered, then close; every send ends as sent or failed."""
+        if self._producer.flush(timeout) > 0:
+            # Past the deadline: drop what is left; its reports come back as failed.
+            self._producer.purge()
+            self._producer.flush(0)

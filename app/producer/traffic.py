@@ -11,8 +11,9 @@ must not resend the event_ids of its last run, which the job would drop as dupli
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,6 +63,10 @@ BOT_USER_AGENTS = (
     "curl/8.5.0",
 )
 DEVICES = (("desktop", 0.55), ("mobile", 0.38), ("tablet", 0.07))
+# uuid.UUID(int=..., version=4) without the object: clear the version and variant bits,
+# then set version 4 and the RFC 4122 variant.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID4_SET = (4 << 76) | (0x8000 << 48)
 SEARCH_REFERRERS = ("https://www.google.com/", "https://www.bing.com/", "https://duckduckgo.com/")
 
 
@@ -134,17 +139,23 @@ class TrafficModel:
         pools: Pools | None = None,
         run_nonce: int = 0,
     ) -> None:
+        if not 0 <= run_nonce < 1 << 128:
+            raise ValueError("run_nonce must fit in 128 bits, as a UUID does")
         self.rng = random.Random(seed)
         self.run_nonce = run_nonce
         self.bot_share = bot_share
         self.catalog = catalog or pages.build_catalog(seed)
         self.pools = pools or Pools.build(seed)
         self.sessions = [self._new_session() for _ in range(concurrent_sessions)]
+        self._cumulative_weights = self._weigh_sessions()
 
     # -- identities -------------------------------------------------------------------
 
     def _uuid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128) ^ self.run_nonce, version=4))
+        """What str(uuid.UUID(int=bits ^ nonce, version=4)) gives, at a third of the cost."""
+        bits = (self.rng.getrandbits(128) ^ self.run_nonce) & _UUID4_CLEAR | _UUID4_SET
+        h = f"{bits:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def _new_session(self) -> Session:
         rng = self.rng
@@ -221,9 +232,26 @@ class TrafficModel:
         session.stage, session.page = "crawl", page
         return True
 
+    def _weigh_sessions(self) -> list[int]:
+        return list(
+            itertools.accumulate(BOT_SPEED if s.visitor.is_bot else 1 for s in self.sessions)
+        )
+
     def _pick_session(self) -> int:
-        weights = [BOT_SPEED if s.visitor.is_bot else 1 for s in self.sessions]
-        return self.rng.choices(range(len(self.sessions)), weights=weights)[0]
+        # rng.choices(range(n), weights=...)[0] draws exactly this: one random() scaled by
+        # the float total, bisected into the cumulative weights. The weights change only
+        # when a session is replaced by one of the other kind, so they are kept, not
+        # rebuilt per event; the same seed picks the same sessions as with choices().
+        cumulative = self._cumulative_weights
+        point = self.rng.random() * (cumulative[-1] + 0.0)
+        return bisect.bisect_right(cumulative, point, 0, len(cumulative) - 1)
+
+    def _replace_session(self, index: int) -> Session:
+        was_bot = self.sessions[index].visitor.is_bot
+        session = self.sessions[index] = self._new_session()
+        if session.visitor.is_bot != was_bot:
+            self._cumulative_weights = self._weigh_sessions()
+        return session
 
     def next_event(self, now: datetime) -> dict[str, Any]:
         """The next event, stamped with ``now`` as its event time."""
@@ -232,7 +260,7 @@ class TrafficModel:
         while not session.pending:
             advance = self._advance_bot if session.visitor.is_bot else self._advance_human
             if not advance(session):
-                session = self.sessions[index] = self._new_session()
+                session = self._replace_session(index)
         page, event_type = session.pending.pop(0)
         visitor = session.visitor
         return {

@@ -28,6 +28,7 @@ def test_defaults_are_the_documented_ones():
     assert s.max_event_age == 89 * 86400
     assert (s.max_page_url_length, s.reject_sample_bytes) == (2048, 1024)
     assert (s.sink_retries, s.sink_retry_backoff) == (5, 1)
+    assert s.producer_client == "kafka-python"
 
 
 def test_environment_overrides_default_and_flag_overrides_environment():
@@ -69,6 +70,11 @@ def test_durations(text, seconds):
         ("KAFKA_TOPIC", "  ", "KAFKA_TOPIC='  ': must not be empty"),
         ("MAX_EVENT_AGE", "90d", "MAX_EVENT_AGE=90d: at most 89d, a day inside the 90-day TTL"),
         ("SINK_RETRIES", "-1", "SINK_RETRIES='-1': expected an integer of at least 0"),
+        (
+            "PRODUCER_CLIENT",
+            "librdkafka",
+            "PRODUCER_CLIENT='librdkafka': expected one of kafka-python, confluent-kafka",
+        ),
         (
             "CLICKHOUSE_URL",
             "ftp://reader:s3cret@db:8123/x",

@@ -1,0 +1,250 @@
+"""The two Kafka clients behind one Publisher: configured alike, accounted alike.
+
+The clients themselves are replaced by fakes that record what they were asked and call
+back as the real ones do; tests/integration/test_producer.py runs both for real.
+"""
+
+from __future__ import annotations
+
+import confluent_kafka
+import pytest
+
+from app.producer import publisher as module
+from app.producer.faults import Message
+from app.producer.publisher import (
+    ConfluentPublisher,
+    KafkaPythonPublisher,
+    PublishError,
+    open_publisher,
+)
+from tests.conftest import free_port
+
+
+def message(n: int, key: bytes | None = b"u-1") -> Message:
+    return Message(key, b'{"n":%d}' % n, "valid", {"n": n})
+
+
+class FakeKafkaPythonProducer:
+    """kafka-python: send() returns a future; callbacks fire on its I/O thread."""
+
+    def __init__(self, **config):
+        self.config = config
+        self.sent: list[tuple] = []
+        self.calls: list[tuple] = []
+        self.fail = False
+
+    def send(self, topic, key=None, value=None):
+        self.sent.append((topic, key, value))
+        return FakeFuture(None if not self.fail else RuntimeError("broker gone"))
+
+    def flush(self, timeout=None):
+        self.calls.append(("flush", timeout))
+
+    def close(self, timeout=None):
+        self.calls.append(("close", timeout))
+
+
+class FakeFuture:
+    def __init__(self, error):
+        self.error = error
+
+    def add_callback(self, fn, *args):
+        if self.error is None:
+            fn(*args, "metadata")
+
+    def add_errback(self, fn, *args):
+        if self.error is not None:
+            fn(*args, self.error)
+
+
+class FakeConfluentProducer:
+    """confluent-kafka: produce() queues; delivery reports come only from poll/flush."""
+
+    def __init__(self, config):
+        self.config = config
+        self.calls: list[tuple] = []
+        self.queued: list[tuple] = []  # (on_delivery, error)
+        self.buffer_full_times = 0
+        self.errors: list[confluent_kafka.KafkaError | None] = []  # per produce, in order
+        self.left_after_flush = 0
+
+    def list_topics(self, timeout=None):
+        self.calls.append(("list_topics", timeout))
+
+    def produce(self, topic, value=None, key=None, on_delivery=None):
+        if self.buffer_full_times:
+            self.buffer_full_times -= 1
+            self.calls.append(("produce refused", value))
+            raise BufferError("Local: Queue full")
+        self.calls.append(("produce", topic, key, value))
+        error = self.errors.pop(0) if self.errors else None
+        self.queued.append((on_delivery, error))
+
+    def _serve(self, keep: int = 0) -> None:
+        while len(self.queued) > keep:
+            on_delivery, error = self.queued.pop(0)
+            on_delivery(error, "record")
+
+    def poll(self, timeout=None):
+        self.calls.append(("poll", timeout))
+        self._serve()
+        return 0
+
+    def flush(self, timeout=None):
+        self.calls.append(("flush", timeout))
+        self._serve(keep=self.left_after_flush)
+        self.left_after_flush = 0
+        return len(self.queued)
+
+    def purge(self):
+        self.calls.append(("purge",))
+        purged = confluent_kafka.KafkaError(confluent_kafka.KafkaError._PURGE_QUEUE)
+        self.queued = [(on_delivery, purged) for on_delivery, _ in self.queued]
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    made: dict[str, object] = {}
+
+    def kafka_python(**config):
+        made["kafka-python"] = FakeKafkaPythonProducer(**config)
+        return made["kafka-python"]
+
+    def confluent(config):
+        made["confluent-kafka"] = FakeConfluentProducer(config)
+        return made["confluent-kafka"]
+
+    monkeypatch.setattr(module, "KafkaProducer", kafka_python)
+    monkeypatch.setattr(module.confluent_kafka, "Producer", confluent)
+    return made
+
+
+@pytest.mark.parametrize(
+    ("compression", "kafka_python_codec"), [("lz4", "lz4"), ("gzip", "gzip"), ("none", None)]
+)
+def test_both_clients_are_configured_alike(fakes, compression, kafka_python_codec):
+    open_publisher("kafka-python", "k1:9092,k2:9092", "clicks", compression)
+    open_publisher("confluent-kafka", "k1:9092,k2:9092", "clicks", compression)
+    python_config = fakes["kafka-python"].config
+    confluent_config = dict(fakes["confluent-kafka"].config)
+    assert confluent_config.pop("logger").name == "confluent_kafka"
+    assert confluent_config == {
+        "bootstrap.servers": "k1:9092,k2:9092",
+        "client.id": "clickstream-producer",
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 20,
+        "batch.size": 131072,
+        "compression.type": compression,
+        "partitioner": "murmur2_random",
+    }
+    shared = ("bootstrap_servers", "client_id", "acks", "enable_idempotence", "linger_ms")
+    assert {name: python_config[name] for name in shared} == {
+        "bootstrap_servers": ["k1:9092", "k2:9092"],
+        "client_id": "clickstream-producer",
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 20,
+    }
+    assert (python_config["batch_size"], python_config["compression_type"]) == (
+        131072,
+        kafka_python_codec,
+    )
+
+
+def test_the_client_named_is_the_one_opened(fakes):
+    assert type(open_publisher("kafka-python", "k:1", "t", "lz4")) is KafkaPythonPublisher
+    assert type(open_publisher("confluent-kafka", "k:1", "t", "lz4")) is ConfluentPublisher
+    with pytest.raises(ValueError) as error:
+        open_publisher("franz-go", "k:1", "t", "lz4")
+    assert str(error.value) == (
+        "unknown Kafka client 'franz-go': expected one of kafka-python, confluent-kafka"
+    )
+
+
+def test_confluent_asks_the_cluster_before_it_sends(fakes):
+    open_publisher("confluent-kafka", "k:1", "t", "lz4")
+    assert fakes["confluent-kafka"].calls == [("list_topics", 30.0)]
+
+
+def test_kafka_python_counts_acks_and_failures(fakes):
+    acked = []
+    publisher = open_publisher("kafka-python", "k:1", "clicks", "lz4", on_ack=acked.append)
+    producer = fakes["kafka-python"]
+    publisher.send(message(1))
+    producer.fail = True
+    publisher.send(message(2, key=None))
+    publisher.close(timeout=5)
+    assert producer.sent == [("clicks", b"u-1", b'{"n":1}'), ("clicks", None, b'{"n":2}')]
+    assert (publisher.stats.sent, publisher.stats.failed) == (1, 1)
+    assert publisher.stats.last_error == "RuntimeError('broker gone')"
+    assert acked == [message(1)]
+    assert producer.calls == [("flush", 5), ("close", 5)]
+
+
+def test_confluent_serves_delivery_reports_on_every_send(fakes):
+    acked = []
+    publisher = open_publisher("confluent-kafka", "k:1", "clicks", "lz4", on_ack=acked.append)
+    producer = fakes["confluent-kafka"]
+    producer.errors = [None, confluent_kafka.KafkaError(confluent_kafka.KafkaError._MSG_TIMED_OUT)]
+    publisher.send(message(1))
+    assert (publisher.stats.sent, acked) == (1, [message(1)])
+    publisher.send(message(2, key=None))
+    assert (publisher.stats.sent, publisher.stats.failed) == (1, 1)
+    assert publisher.stats.last_error.startswith("KafkaException(KafkaError{code=_MSG_TIMED_OUT")
+    assert acked == [message(1)]  # the manifest hears of acknowledged messages only
+    assert producer.calls == [
+        ("list_topics", 30.0),
+        ("produce", "clicks", b"u-1", b'{"n":1}'),
+        ("poll", 0),
+        ("produce", "clicks", None, b'{"n":2}'),
+        ("poll", 0),
+    ]
+
+
+def test_confluent_waits_for_room_when_its_local_queue_is_full(fakes):
+    publisher = open_publisher("confluent-kafka", "k:1", "clicks", "lz4")
+    producer = fakes["confluent-kafka"]
+    producer.buffer_full_times = 2
+    publisher.send(message(7))
+    assert producer.calls[1:] == [
+        ("produce refused", b'{"n":7}'),
+        ("poll", 0.1),
+        ("produce refused", b'{"n":7}'),
+        ("poll", 0.1),
+        ("produce", "clicks", b"u-1", b'{"n":7}'),
+        ("poll", 0),
+    ]
+    assert (publisher.stats.sent, publisher.stats.failed) == (1, 0)
+
+
+def test_confluent_close_flushes_and_counts_what_the_deadline_left_as_failed(fakes):
+    acked = []
+    publisher = open_publisher("confluent-kafka", "k:1", "clicks", "lz4", on_ack=acked.append)
+    producer = fakes["confluent-kafka"]
+    producer.poll = lambda timeout=None: 0  # nothing acknowledged before close
+    for n in range(5):
+        publisher.send(message(n))
+    producer.left_after_flush = 2
+    publisher.close(timeout=60)
+    assert producer.calls[-3:] == [("flush", 60), ("purge",), ("flush", 0)]
+    assert (publisher.stats.sent, publisher.stats.failed) == (3, 2)
+    assert acked == [message(0), message(1), message(2)]
+    assert publisher.stats.last_error.startswith("KafkaException(KafkaError{code=_PURGE_QUEUE")
+
+
+def test_confluent_close_within_the_deadline_purges_nothing(fakes):
+    publisher = open_publisher("confluent-kafka", "k:1", "clicks", "lz4")
+    producer = fakes["confluent-kafka"]
+    publisher.send(message(1))
+    publisher.close(timeout=60)
+    assert producer.calls[-1] == ("flush", 60)
+    assert (publisher.stats.sent, publisher.stats.failed) == (1, 0)
+
+
+def test_confluent_without_a_broker_stops_at_start():
+    bootstrap = f"127.0.0.1:{free_port()}"
+    with pytest.raises(PublishError) as error:
+        ConfluentPublisher(bootstrap, "clicks", "lz4", connect_timeout=1)
+    assert str(error.value).startswith("no broker answered within 1s: Failed to get metadata: ")
+    assert isinstance(error.value, module.PUBLISH_ERRORS)
