@@ -29,8 +29,9 @@ from pathlib import Path
 
 from app.contract import encode
 from app.producer.traffic import TrafficModel
+from app.settings import PRODUCER_CLIENTS
 
-CLIENTS = ("kafka-python", "confluent-kafka")
+CLIENTS = PRODUCER_CLIENTS
 # As app/producer/publisher.py: acks=all, idempotence, lz4, linger 20 ms, 128 KiB batches.
 LINGER_MS = 20
 BATCH_SIZE = 128 * 1024
@@ -117,6 +118,8 @@ def send_confluent(bootstrap: str, topic: str, records: Sequence[Record], acks: 
             "linger.ms": LINGER_MS,
             "batch.size": BATCH_SIZE,
             "compression.type": "lz4",
+            # kafka-python's partitioner, as the producer program sets it for this client.
+            "partitioner": "murmur2_random",
         }
     )
     producer.list_topics(topic, timeout=30)  # connect before the clock starts

@@ -36,6 +36,10 @@ class Bench:
     def producer_env(self, client: str, rate: float, seconds: float, topic: str) -> dict[str, str]:
         """The producer program's environment: these settings, this client, rate and topic."""
         run = replace(
-            self.settings, producer_rate=rate, producer_duration=seconds, kafka_topic=topic
+            self.settings,
+            producer_client=client,
+            producer_rate=rate,
+            producer_duration=seconds,
+            kafka_topic=topic,
         )
-        return {**settings_module.to_environ(run), "PRODUCER_CLIENT": client}
+        return settings_module.to_environ(run)
