@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, (full, quick) in SIZES.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
-    rates = [float(r) for r in str(args.rates).split(",")]
+    rates = _rates(str(args.rates))
+    for problem in _problems(args, rates):
+        print(f"python -m app.runtime.bench: error: {problem}", file=sys.stderr)
+        return 2
     root = Path(base.data_dir) / "bench"
     shutil.rmtree(root, ignore_errors=True)
     (root / "logs").mkdir(parents=True)
@@ -87,6 +90,24 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(results))
     print(f"\nwritten: {root / 'results.json'}, {root / results['plot']}", flush=True)
     return 0
+
+
+def _rates(text: str) -> list[float]:
+    try:
+        return [float(r) for r in text.split(",")]
+    except ValueError:
+        return []
+
+
+def _problems(args: argparse.Namespace, rates: list[float]) -> list[str]:
+    checks = (
+        (bool(rates) and all(r > 0 for r in rates), "--rates: events/s above 0, comma-separated"),
+        (args.events >= 1000, "--events: at least 1,000"),
+        (args.step_seconds >= 5, "--step-seconds: at least 5 (markers go about once a second)"),
+        (args.flat_seconds > 0, "--flat-seconds: above 0"),
+        (args.search_steps >= 0, "--search-steps: at least 0"),
+    )
+    return [problem for ok, problem in checks if not ok]
 
 
 def run(bench: Bench, args: argparse.Namespace, rates: list[float]) -> dict:

@@ -291,9 +291,9 @@ def search(
     note = ""
     if passing is None and bench.settings.trigger_interval >= bench.freshness_limit:
         note = (
-            f"TRIGGER_INTERVAL={bench.settings.trigger_interval:g}s: an event may wait that long "
-            "for the next batch to start, so p99 freshness <= "
-            f"{bench.freshness_limit:g} s cannot be met at any rate; try a shorter interval"
+            f"TRIGGER_INTERVAL={bench.settings.trigger_interval:g}s: an event can wait that long "
+            "for its batch to start, on top of the batch's own time, so p99 freshness <= "
+            f"{bench.freshness_limit:g} s is out of reach at any rate; try a shorter interval"
         )
     return {
         "events_per_second": passing["events_per_second"] if passing else 0.0,
