@@ -48,9 +48,10 @@ demo bench profile: export SPARK_JARS ?= $(abspath $(JARS))/spark-kafka
 demo: setup ## Run the whole pipeline on this machine (make demo DURATION=60 stops after 60 s)
 	$(PY) -m app.runtime.demo --demo-duration $(DURATION)s
 
+# make bench QUICK=1: every stage, small, in a few minutes (what the test runs).
 .PHONY: bench
-bench: setup ## Measure sustained events/s, freshness and peak memory (not a test)
-	$(PY) -m app.runtime.bench
+bench: setup $(JARS)/kafka-tools/.resolved ## Measure producers, the job, sustainable rate, freshness, memory (not a test)
+	$(PY) -m app.runtime.bench $(if $(QUICK),--quick)
 
 .PHONY: profile
 profile: setup ## Time the job stage by stage on 500,000 events (docs/performance.md; not a test)
@@ -221,6 +222,6 @@ lint: $(VENV)/.installed lint-ansible ## ruff (Python); yamllint and ansible-lin
 	$(VENV)/bin/ruff format --check .
 
 .PHONY: test
-test: setup $(INFRA_DEPS) $(MOLECULE_DEPS) ## Run every test: unit, integration (real Kafka, Spark, chDB), infra, then every role's Molecule scenario
+test: setup $(JARS)/kafka-tools/.resolved $(INFRA_DEPS) $(MOLECULE_DEPS) ## Run every test: unit, integration (real Kafka, Spark, chDB), infra, then every role's Molecule scenario
 	$(PY) -m pytest tests
 	$(MAKE) --no-print-directory molecule

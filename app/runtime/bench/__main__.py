@@ -1,0 +1,5 @@
+import sys
+
+from app.runtime.bench.main import main
+
+sys.exit(main())
