@@ -121,9 +121,9 @@ def time_streaming(spark: SparkSession, settings: Settings, root: Path, label: s
         if query.exception():
             raise RuntimeError(str(query.exception()))
         totals = store.query(
-            "SELECT toUInt64(sum(records_read)) AS records, toUInt64(count()) AS batches, "
+            "SELECT toUInt64(sum(num_input_rows)) AS records, toUInt64(count()) AS batches, "
             "toUInt64(sum(batch_duration_ms)) AS batch_ms FROM pipeline_progress FINAL "
-            "WHERE records_read > 0"
+            "WHERE num_input_rows > 0"
         )[0]
     finally:
         store.close()
