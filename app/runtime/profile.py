@@ -7,7 +7,8 @@ reuses its shuffle files and times half the work):
 1. static reads of the whole topic, written to Spark's `noop` sink (which computes every
    column): the Kafka read alone; + cast and from_json; + the variant parse and the JSON
    types; + every reject check (`judge`); + a 1-minute window count (a shuffle);
-2. the streaming job as it runs, with availableNow over the same records: the real query
+2. the parse's parts on events already in memory (CPU only);
+3. the streaming job as it runs, with availableNow over the same records: the real query
    (judge, watermark, dedupe in RocksDB, the fan-out sink into chDB), once with
    MAX_OFFSETS_PER_TRIGGER as set and once with small batches, which gives the fixed cost
    of a micro-batch.
@@ -108,6 +109,60 @@ def time_static(spark: SparkSession, settings: Settings, records: int) -> dict[s
     return rates
 
 
+def time_expressions(spark: SparkSession, settings: Settings, events: int) -> dict[str, int]:
+    """The parse's parts on events already in memory: no Kafka, no I/O, only the CPU."""
+    from pyspark.sql import types as T
+
+    from app.contract import FIELDS
+    from app.processor.schema import event_schema
+
+    model = TrafficModel(settings.producer_seed, settings.producer_bot_share, run_nonce=2)
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    rows = [("t", n % 3, n, now, encode(model.next_event(now))) for n in range(events)]
+    kafka = T.StructType(
+        [
+            T.StructField("topic", T.StringType()),
+            T.StructField("partition", T.IntegerType()),
+            T.StructField("offset", T.LongType()),
+            T.StructField("timestamp", T.TimestampType()),
+            T.StructField("value", T.BinaryType()),
+        ]
+    )
+    cached = spark.createDataFrame(rows, kafka).repartition(2).cache()
+    cached.count()
+    text = F.col("value").cast("string")
+    variant = cached.select(F.try_parse_json(text).alias("j"))
+    expressions = {
+        "try_parse_json (the variant)": lambda: variant,
+        "from_json with the explicit schema": lambda: cached.select(
+            F.from_json(text, event_schema()).alias("e")
+        ),
+        "variant + eleven typed field reads": lambda: variant.select(
+            *[F.try_variant_get("j", f"$.{f.name}", "string").alias(f.name) for f in FIELDS]
+        ),
+        "variant + eleven JSON types": lambda: variant.select(
+            *[F.schema_of_variant(F.try_variant_get("j", f"$.{f.name}", "variant")) for f in FIELDS]
+        ),
+        "parse": lambda: transforms.parse(cached),
+        "judge": lambda: judged(cached, settings),
+    }
+    rates = {}
+    try:
+        for name, build in expressions.items():
+            best = min(_noop_seconds(build()) for _ in range(2))
+            rates[name] = round(events / best)
+            print(f"  {name:<40} {best:7.2f} s  {rates[name]:>9,} records/s", flush=True)
+    finally:
+        cached.unpersist()
+    return rates
+
+
+def _noop_seconds(frame: DataFrame) -> float:
+    started = time.monotonic()
+    frame.write.format("noop").mode("overwrite").save()
+    return time.monotonic() - started
+
+
 def time_streaming(spark: SparkSession, settings: Settings, root: Path, label: str) -> dict:
     store = open_store(f"chdb://{root}/clickhouse-{label}", settings.clickhouse_database)
     try:
@@ -165,10 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"profile: publishing {args.events:,} events", flush=True)
         fill_topic(settings, args.events)
         spark = job.build_spark(settings)
-        print("1/2 static reads, each stage on top of the one before", flush=True)
+        print("1/3 static reads, each stage on top of the one before", flush=True)
         static_read(spark, settings).write.format("noop").mode("overwrite").save()  # warm-up
         static = time_static(spark, settings, args.events)
-        print("2/2 the streaming job, availableNow", flush=True)
+        print("2/3 the parse's parts, on events in memory", flush=True)
+        expressions = time_expressions(spark, settings, min(args.events, 200_000))
+        print("3/3 the streaming job, availableNow", flush=True)
         streaming = {
             "as set": time_streaming(spark, settings, root, "as set"),
             "small batches": time_streaming(
@@ -188,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_offsets_per_trigger": settings.max_offsets_per_trigger,
         "small_batch": args.small_batch,
         "static_records_per_second": static,
+        "in_memory_records_per_second": expressions,
         "streaming": streaming,
     }
     (root / "results.json").write_text(json.dumps(results, indent=2) + "\n")
