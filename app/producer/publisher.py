@@ -106,9 +106,16 @@ class KafkaPythonPublisher(_Deliveries):
             acks="all",
             # Idempotence makes the client's own retries safe: no duplicates from them.
             enable_idempotence=True,
+            # A broker outage costs no retries: records wait in the buffer while the broker
+            # is unreachable, and only the requests in flight when it went fail, once.
+            # delivery_timeout_ms bounds how long a restart may take before sends fail.
             retries=10,
             retry_backoff_ms=200,
             delivery_timeout_ms=120_000,
+            # kafka-python doubles the wait between reconnects up to 30 s by default, so a
+            # broker back after a 20 s restart could sit unused for up to 30 s more while
+            # events pile up and the delivery timeout runs. Try at least once a second.
+            reconnect_backoff_max_ms=1000,
             linger_ms=20,
             batch_size=128 * 1024,
             compression_type=None if compression == "none" else compression,

@@ -156,6 +156,17 @@ class LocalBroker:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
+    def kill(self) -> None:
+        """SIGKILL the broker's process group, as a crash would: no clean shutdown.
+
+        The ports and the log folder stay as they are, so start() brings the same broker
+        back, which first recovers its log (the chaos test does exactly this).
+        """
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
     def __enter__(self) -> LocalBroker:
         self.start()
         return self
