@@ -20,9 +20,13 @@ from app.processor.schema import EVENT_TIME_PATTERN, JSON_TYPES, event_schema
 
 KAFKA_COLUMNS = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
 
-# A JSON string literal, escapes included. Possessive quantifiers: the JVM's regex engine
-# recurses per repetition otherwise, and a long string could overflow its stack.
-_JSON_STRING = r'"(?:[^"\\]++|\\.)*+"'
+# JSON string literals are removed in two passes, neither of which recurses: first every
+# escape sequence (backslash and the character after it), then every "..." with no quote
+# inside. One pattern for both, "(?:[^"\\]|\\.)*", makes the JVM's regex engine recurse
+# once per repetition: a message of a few thousand escapes overflowed its stack and
+# stopped the query (seen in the demo).
+_ESCAPE = r"(?s)\\."
+_STRING_WITHOUT_ESCAPES = r'"[^"]*"'
 # Characters that have no place in a path: C0 controls (NUL included) and DEL.
 _CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
 
@@ -69,9 +73,14 @@ def _json_type(field: str) -> Column:
     return F.schema_of_variant(F.try_variant_get("json", f"$.{field}", "variant"))
 
 
+def _without_strings(json_text: Column) -> Column:
+    """The text with every string literal replaced by "" (kept, so a string still shows)."""
+    return F.regexp_replace(F.regexp_replace(json_text, _ESCAPE, ""), _STRING_WITHOUT_ESCAPES, '""')
+
+
 def _openings(json_text: Column) -> Column:
     """How many objects and arrays a JSON text opens, outside its strings."""
-    shape = F.regexp_replace(json_text, _JSON_STRING, '""')
+    shape = _without_strings(json_text)
     return F.length(shape) - F.length(F.translate(shape, "{[", ""))
 
 
@@ -87,8 +96,7 @@ def _more_than_one_value(raw_text: Column, json: Column) -> Column:
     """
     closing_braces = F.length(raw_text) - F.length(F.translate(raw_text, "}", ""))
     ends_with_brace = F.endswith(F.rtrim(raw_text, F.lit(" \t\n\r")), F.lit("}"))
-    # Strings become "" (not nothing), so a string after the object still shows.
-    ends_with_the_object = F.regexp_replace(raw_text, _JSON_STRING, '""').rlike(r"\}\s*$")
+    ends_with_the_object = _without_strings(raw_text).rlike(r"\}\s*$")
     exact = ~ends_with_the_object | (_openings(raw_text) != _openings(F.to_json(json)))
     return F.when(closing_braces == 1, ~ends_with_brace).otherwise(exact)
 

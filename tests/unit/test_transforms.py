@@ -128,6 +128,7 @@ INVALID = [
     (raw({**event(1), "event_time": "2026-01-01T00:00:00.000Z"}), "expired_event_time"),
     (raw({**event(1), "event_time": "1970-01-01T00:00:00.000Z"}), "expired_event_time"),
     (raw({**event(1), "schema_version": 10**30}), "wrong_type_schema_version"),
+    (raw({**event(1), "referrer": '"' * 1500}) + b"{}", "malformed_json"),
 ]
 
 # Valid, though a careless check could think otherwise.
@@ -138,6 +139,9 @@ ALSO_VALID = [
     raw({**event(4), "event_id": event(4)["event_id"].upper()}),
     raw({**event(5), "page_url": "/" + "p" * 2047}),  # exactly the longest allowed
     raw({**event(6), "page_url": "/caf\u00e9/\u65e5\u672c"}),
+    # Thousands of escapes in a row: a regular expression that recursed per repetition
+    # overflowed the JVM's stack on such a message and stopped the query.
+    raw({**event(7), "referrer": '"' * 1500}),
 ]
 
 
