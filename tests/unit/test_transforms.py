@@ -139,8 +139,7 @@ ALSO_VALID = [
     raw({**event(4), "event_id": event(4)["event_id"].upper()}),
     raw({**event(5), "page_url": "/" + "p" * 2047}),  # exactly the longest allowed
     raw({**event(6), "page_url": "/caf\u00e9/\u65e5\u672c"}),
-    # Thousands of escapes in a row: a regular expression that recursed per repetition
-    # overflowed the JVM's stack on such a message and stopped the query.
+    # Many escapes in a row: the most repetitions a pattern over string literals meets.
     raw({**event(7), "referrer": '"' * 1500}),
 ]
 
