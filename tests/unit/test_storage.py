@@ -11,6 +11,7 @@ import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
+from app.processor.sink import REJECTED_COLUMNS
 from app.storage import open_store
 from app.storage.embedded import EmbeddedStore
 from app.storage.migrations import MigrationError, discover, migrate
@@ -244,22 +245,8 @@ def test_server_store_connects_without_a_session(monkeypatch):
     assert (store.database, store._client) == ("metrics", client)
 
 
-# The rejects table as the reworked processor will write it.
-REJECTED = (
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-    "kafka_timestamp",
-    "reason",
-    "raw_prefix",
-    "raw_bytes",
-    "raw_sha256",
-    "batch_id",
-)
-
-
 def test_server_store_passes_hostile_values_through_unchanged():
-    client = FakeClickHouseClient({"rejected_events": REJECTED})
+    client = FakeClickHouseClient({"rejected_events": REJECTED_COLUMNS})
     store = ServerStore(client, "clickstream")
     plus_two = datetime(2026, 1, 15, 14, 0, tzinfo=timezone(timedelta(hours=2)))
     row = (
@@ -274,9 +261,14 @@ def test_server_store_passes_hostile_values_through_unchanged():
         2**64 - 1,
     )
     token = "q:\u00e9'\n"
-    store.insert("rejected_events", REJECTED, [row], dedup_token=token)
+    store.insert("rejected_events", REJECTED_COLUMNS, [row], dedup_token=token)
     assert client.inserts == [
-        ("rejected_events", [list(row)], list(REJECTED), {"insert_deduplication_token": token})
+        (
+            "rejected_events",
+            [list(row)],
+            list(REJECTED_COLUMNS),
+            {"insert_deduplication_token": token},
+        )
     ]
     sent = client.inserts[0][1][0][3]
     assert (sent, sent.utcoffset()) == (plus_two, timedelta(hours=2))
@@ -284,7 +276,7 @@ def test_server_store_passes_hostile_values_through_unchanged():
 
 def test_the_fake_server_refuses_none_in_a_non_nullable_column():
     client = FakeClickHouseClient(
-        {"rejected_events": REJECTED, "pipeline_progress": ("query_name",)}
+        {"rejected_events": REJECTED_COLUMNS, "pipeline_progress": ("query_name",)}
     )
     store = ServerStore(client, "clickstream")
     good = ["clicks", 0, 7, W, "not_json", "{", 1, "ab", 3]
@@ -293,7 +285,7 @@ def test_the_fake_server_refuses_none_in_a_non_nullable_column():
         DataError,
         match=r"^Invalid None value in non-Nullable column, column name: `raw_prefix`$",
     ):
-        store.insert("rejected_events", REJECTED, [good, bad])
+        store.insert("rejected_events", REJECTED_COLUMNS, [good, bad])
     assert client.inserts == []
     # A Nullable column (watermark) takes None, as on the server.
     store.insert("pipeline_progress", ("query_name", "watermark"), [("clickstream", None)])

@@ -19,6 +19,7 @@ from pathlib import Path
 from app.runtime.bench.clients import BATCH_SIZE, CLIENTS, LINGER_MS
 from app.runtime.bench.context import Bench
 from app.runtime.bench.procs import last_json_line
+from app.runtime.broker import LOG4J2
 
 # Resolved by `make bench` from app/runtime/maven/kafka-tools.pom.xml.
 KAFKA_TOOLS_JARS = Path(__file__).resolve().parents[3] / ".cache" / "jars" / "kafka-tools"
@@ -29,15 +30,6 @@ PERF_SUMMARY = re.compile(
     r"(?P<records>\d+) records sent, (?P<rate>[\d.]+) records/sec \((?P<mb>[\d.]+) MB/sec\), "
     r"(?P<avg>[\d.]+) ms avg latency, (?P<max>[\d.]+) ms max latency"
 )
-TOOLS_LOG4J = """\
-rootLogger.level = warn
-rootLogger.appenderRef.file.ref = file
-appender.file.type = File
-appender.file.name = file
-appender.file.fileName = {log_file}
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-"""
 # Guards only, never measurements: a child still running after this long is stuck.
 TIMEOUT = 3600.0
 
@@ -77,7 +69,7 @@ def java_producer_performance(bench: Bench, topic: str, records: int, record_siz
     if not any(KAFKA_TOOLS_JARS.glob("kafka-tools-*.jar")):
         raise RuntimeError(f"Kafka's tools jars not found in {KAFKA_TOOLS_JARS}: run `make bench`")
     log4j = bench.root / "tools-log4j2.properties"
-    log4j.write_text(TOOLS_LOG4J.format(log_file=bench.logs / "producer-performance-log4j.log"))
+    log4j.write_text(LOG4J2.format(log_file=bench.logs / "producer-performance-log4j.log"))
     args = [
         "java",
         f"-Dlog4j2.configurationFile={log4j}",
