@@ -16,7 +16,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from app.contract import EVENT_TYPES, FIELDS, SUPPORTED_SCHEMA_VERSIONS, UUID_PATTERN
-from app.processor.schema import EVENT_TIME_PATTERN, JSON_TYPES, event_schema
+from app.processor.schema import (
+    EVENT_TIME_PATTERN,
+    JSON_TYPES,
+    conforming_shapes,
+    event_schema,
+)
 
 KAFKA_COLUMNS = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
 
@@ -30,6 +35,7 @@ _ESCAPE = r"(?s)\\."
 _STRING_WITHOUT_ESCAPES = r'"[^"]*"'
 # Characters that have no place in a path: C0 controls (NUL included) and DEL.
 _CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
+CONFORMING_SHAPES = conforming_shapes()
 
 
 def parse(kafka_records: DataFrame) -> DataFrame:
@@ -61,8 +67,9 @@ def parse(kafka_records: DataFrame) -> DataFrame:
                 for f in event_schema().fields
             ]
         ).alias("event"),
-        # Each field's JSON type, computed once here: the checks below read it several times.
-        F.struct(*[_json_type(f.name).alias(f.name) for f in FIELDS]).alias("json_types"),
+        # The message's shape, as `OBJECT<country: STRING, ...>`: one look at it tells
+        # whether every field has an acceptable type (app/processor/schema.py).
+        F.schema_of_variant("json").alias("shape"),
         F.try_to_timestamp(F.col("event.event_time"), F.lit(EVENT_TIME_PATTERN)).alias(
             "event_time"
         ),
@@ -92,14 +99,15 @@ def _more_than_one_value(raw_text: Column, json: Column) -> Column:
     event and drop the others in silence. The exact test: the first value, written out
     again, opens as many objects and arrays as the whole message (outside strings), and
     the message ends where that object ends. It costs two regular-expression passes, so
-    it runs only when the message has more than one '}': with exactly one, the object
-    closes there, and it suffices that nothing but whitespace follows.
+    it runs only when the first '}' is not the message's last character but for
+    whitespace. When it is, the message holds one '}', so the object (which the parser
+    found) closes there and nothing but whitespace follows.
     """
-    closing_braces = F.length(raw_text) - F.length(F.translate(raw_text, "}", ""))
-    ends_with_brace = F.endswith(F.rtrim(raw_text, F.lit(" \t\n\r")), F.lit("}"))
+    last = F.length(F.rtrim(raw_text, F.lit(" \t\n\r")))
+    ends_at_the_first_brace = F.instr(raw_text, "}") == last
     ends_with_the_object = _without_strings(raw_text).rlike(r"\}\s*$")
     exact = ~ends_with_the_object | (_openings(raw_text) != _openings(F.to_json(json)))
-    return F.when(closing_braces == 1, ~ends_with_brace).otherwise(exact)
+    return F.when(ends_at_the_first_brace, F.lit(False)).otherwise(exact)
 
 
 def reject_reason(
@@ -107,24 +115,31 @@ def reject_reason(
     max_future_skew_seconds: float,
     max_event_age_seconds: float,
     max_page_url_length: int,
+    conforming: frozenset[str] = CONFORMING_SHAPES,
 ) -> Column:
     """Why an event cannot be counted, or NULL when it is valid. The first failing check wins.
 
     Checks run in order and stop at the first that fails (a CASE WHEN), so the costlier
-    ones only look at messages the cheap ones let through.
+    ones only look at messages the cheap ones let through. Three groups, in this order:
+    the message as a whole, each field's JSON type, each field's value. The type checks
+    run field by field only for a message whose shape is not a conforming one (one set
+    lookup): for every other message they would all pass. (`conforming` is there for
+    the test that both paths give the same reason; the job keeps the default.)
     """
-    checks: list[tuple[Column, str]] = [
+    shape = F.col("shape")
+    whole: list[tuple[Column, str]] = [
         (F.col("value").isNull(), "null_value"),
         (F.col("value_bytes") > max_event_bytes, "oversized"),
         (F.col("json").isNull(), "malformed_json"),
-        (~F.schema_of_variant("json").startswith("OBJECT"), "malformed_json"),
+        (~shape.startswith("OBJECT"), "malformed_json"),
         (_more_than_one_value(F.col("raw_text"), F.col("json")), "malformed_json"),
     ]
+    types: list[tuple[Column, str]] = []
     for field in FIELDS:
-        json_type = F.col(f"json_types.{field.name}")
+        json_type = _json_type(field.name)
         if field.required:
-            checks.append((json_type.isNull() | (json_type == "VOID"), f"missing_{field.name}"))
-        checks.append(
+            types.append((json_type.isNull() | (json_type == "VOID"), f"missing_{field.name}"))
+        types.append(
             (
                 json_type.isNotNull()
                 & (json_type != "VOID")
@@ -136,7 +151,7 @@ def reject_reason(
     now = F.current_timestamp()
     skew = F.make_dt_interval(secs=F.lit(float(max_future_skew_seconds)))
     age = F.make_dt_interval(secs=F.lit(float(max_event_age_seconds)))
-    checks += [
+    values: list[tuple[Column, str]] = [
         (~event.event_id.rlike(UUID_PATTERN), "invalid_event_id"),
         (F.trim(event.user_id) == "", "empty_user_id"),
         (F.trim(event.page_url) == "", "empty_page_url"),
@@ -155,6 +170,15 @@ def reject_reason(
             "invalid_page_url",
         ),
     ]
+    # A non-conforming shape whose types all pass (an unknown extra field, say) gives NULL
+    # here, and its values are checked next: coalesce stops at the first reason it finds.
+    is_conforming = shape.isin(*sorted(conforming)) if conforming else F.lit(False)
+    whole_or_types = _first_failing([*whole, (~is_conforming, _first_failing(types))])
+    return F.coalesce(whole_or_types, _first_failing(values))
+
+
+def _first_failing(checks: list[tuple[Column, Column | str]]) -> Column:
+    """CASE WHEN check THEN reason ... END: the first check that holds gives the reason."""
     reason = F.when(checks[0][0], checks[0][1])
     for condition, name in checks[1:]:
         reason = reason.when(condition, name)

@@ -243,3 +243,79 @@ def test_window_length_is_a_setting(spark):
         (10, 1),
         (20, 1),
     ]
+
+
+def _acceptable_messages() -> list[bytes]:
+    """Every combination of acceptable fields: optional ones absent, null or typed."""
+    from itertools import product
+
+    from app.contract import FIELDS
+
+    options = []
+    for field in FIELDS:
+        value = 1 if field.kind == "int" else "x"
+        options.append(
+            [(field.name, value)]
+            if field.required
+            else [None, (field.name, None), (field.name, value)]
+        )
+    return [raw(dict(pair for pair in choice if pair)) for choice in product(*options)]
+
+
+def test_every_combination_of_acceptable_fields_has_a_conforming_shape(spark):
+    messages = _acceptable_messages()
+    shapes = {
+        row.shape
+        for row in transforms.parse(kafka_frame(spark, messages)).select("shape").collect()
+    }
+    assert len(messages) == 3**7
+    assert len(shapes) == 3**7
+    assert shapes <= transforms.CONFORMING_SHAPES
+
+
+def test_a_shape_outside_the_contract_is_not_conforming(spark):
+    unknown_field = raw({**event(1), "extra": "x"})
+    string_version = raw({**event(2), "schema_version": "1"})
+    missing_user = raw({k: v for k, v in event(3).items() if k != "user_id"})
+    shapes = [
+        row.shape
+        for row in transforms.parse(
+            kafka_frame(spark, [unknown_field, string_version, missing_user])
+        )
+        .orderBy("kafka_offset")
+        .collect()
+    ]
+    assert [shape in transforms.CONFORMING_SHAPES for shape in shapes] == [False, False, False]
+    # The field-by-field checks then decide: an unknown field is still a valid event.
+    assert reasons(spark, [unknown_field, string_version, missing_user]) == [
+        None,
+        "wrong_type_schema_version",
+        "missing_user_id",
+    ]
+
+
+def test_the_shape_shortcut_gives_the_reasons_the_field_checks_give(spark):
+    """The job skips the type checks for a conforming shape; without the shortcut, every
+    message is checked field by field. Both must give each message the same reason."""
+    from tests.hostile_messages import HostileStream
+
+    stream = HostileStream(seed=20261202, now=datetime.now(UTC), spread_seconds=3600)
+    messages = [stream.next().value for _ in range(3000)] + _acceptable_messages()
+    parsed = transforms.parse(kafka_frame(spark, messages))
+
+    def reason(conforming):
+        return transforms.reject_reason(4096, 300, 89 * 86400, 2048, conforming=conforming)
+
+    rows = parsed.select(
+        "kafka_offset",
+        reason(transforms.CONFORMING_SHAPES).alias("with_shortcut"),
+        reason(frozenset()).alias("field_by_field"),
+    ).collect()
+    differing = [r for r in rows if r.with_shortcut != r.field_by_field]
+    assert differing == []
+    seen = {r.field_by_field for r in rows}
+    print(f"{len(rows)} messages, {len(seen)} distinct reasons: {sorted(map(str, seen))}")
+    # Not vacuous: valid events, and rejects of each group (whole message, type, value).
+    assert {None, "malformed_json", "null_value", "oversized", "invalid_event_time"} <= seen
+    assert any(r and r.startswith("wrong_type_") for r in seen)
+    assert any(r and r.startswith("missing_") for r in seen)
