@@ -220,9 +220,11 @@ class ClickstreamBatchWriter:
         # reading Kafka and updating the dedupe state once per output.
         batch.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            increments = transforms.count_page_clicks(
-                transforms.valid_events(batch), self.options.window_seconds
-            ).collect()
+            # One job computes the batch, caches it, and gives the increments and the
+            # number of rejects.
+            counts = transforms.batch_counts(batch, self.options.window_seconds).collect()
+            increments = [r for r in counts if not r.rejected]
+            has_rejects = any(r.rejected for r in counts)
             # The batch has been computed: its execution's metrics are final now.
             query = self.spark._jsparkSession.streams().get(self.query_id)
             metrics = execution_metrics(query.streamingQuery().lastExecution())
@@ -237,7 +239,12 @@ class ClickstreamBatchWriter:
                 .sortWithinPartitions("kafka_partition", "kafka_offset")
             )
             self.write(
-                batch_id, increments, rejects.toLocalIterator(), metrics, str(query.runId()), lag
+                batch_id,
+                increments,
+                rejects.toLocalIterator() if has_rejects else iter(()),
+                metrics,
+                str(query.runId()),
+                lag,
             )
         finally:
             batch.unpersist()

@@ -281,15 +281,37 @@ def count_page_clicks(events: DataFrame, window_seconds: float) -> DataFrame:
     """Clicks per page per tumbling window; window bounds as epoch seconds (no time zones).
 
     Applied to one micro-batch of deduplicated events, this is the batch's increment; the
-    sink adds it to the counts so far.
+    sink adds it to the counts so far (through `batch_counts`, which is this plus the
+    number of rejects, in one pass).
     """
-    window = F.window("event_time", f"{int(window_seconds)} seconds")
+    return batch_counts(events.withColumn("reject_reason", F.lit(None)), window_seconds).drop(
+        "rejected"
+    )
+
+
+def batch_counts(deduped: DataFrame, window_seconds: float) -> DataFrame:
+    """One pass over a micro-batch: its window increments, and how many rejects it holds.
+
+    The rows of `count_page_clicks` with rejected = false, plus one row with rejected =
+    true whose clicks is the number of rejects (no window, no page). The sink learns in
+    the same job whether there are rejects to write at all, and skips that pass when
+    there are none (most batches): each Spark job costs a batch a fixed quarter-second
+    here. The window is the tumbling window's, start = floor(t / w) * w in epoch seconds
+    (computed, not Spark's window(), which would drop the rejects: they have no time).
+    """
+    width = int(window_seconds)
+    window_start = (F.floor(F.unix_seconds("event_time") / width) * width).cast("long")
     return (
-        events.groupBy(window.alias("window"), F.col("page_url"))
+        deduped.groupBy(
+            F.col("reject_reason").isNotNull().alias("rejected"),
+            window_start.alias("window_start"),
+            F.col("page_url"),
+        )
         .agg(F.count(F.lit(1)).alias("clicks"))
         .select(
-            F.unix_seconds(F.col("window.start")).alias("window_start"),
-            F.unix_seconds(F.col("window.end")).alias("window_end"),
+            "rejected",
+            "window_start",
+            (F.col("window_start") + width).alias("window_end"),
             "page_url",
             "clicks",
         )

@@ -89,7 +89,7 @@ STAGES = {
     "+ cast, from_json": lambda r, s: r.select(
         F.from_json(F.col("value").cast("string"), "event_id string, page_url string").alias("e")
     ),
-    "+ variant parse, JSON types (parse)": lambda r, s: transforms.parse(r),
+    "+ variant parse, typed fields, shape (parse)": lambda r, s: transforms.parse(r),
     "+ every reject check (judge)": judged,
     "+ 1-minute window count": lambda r, s: transforms.count_page_clicks(
         transforms.valid_events(judged(r, s)), s.window_duration
@@ -140,8 +140,11 @@ def time_expressions(spark: SparkSession, settings: Settings, events: int) -> di
         "variant + eleven typed field reads": lambda: variant.select(
             *[F.try_variant_get("j", f"$.{f.name}", "string").alias(f.name) for f in FIELDS]
         ),
-        "variant + eleven JSON types": lambda: variant.select(
+        "variant + eleven JSON types, field by field": lambda: variant.select(
             *[F.schema_of_variant(F.try_variant_get("j", f"$.{f.name}", "variant")) for f in FIELDS]
+        ),
+        "variant + the shape (one schema_of_variant)": lambda: variant.select(
+            F.schema_of_variant("j")
         ),
         "parse": lambda: transforms.parse(cached),
         "judge": lambda: judged(cached, settings),

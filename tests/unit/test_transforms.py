@@ -213,6 +213,13 @@ def test_dedupe_then_count_per_page_and_window(spark):
         (start + 60, start + 120, "/", 1),
     ]
     assert transforms.rejected_events(deduped).count() == 2  # each reject has its own key
+    # What the sink collects: the same increments, and the number of rejects, in one pass.
+    assert sorted(
+        tuple(r) for r in transforms.batch_counts(deduped, 60).collect() if not r.rejected
+    ) == [(False, *row) for row in sorted(tuple(r) for r in counted.collect())]
+    assert [tuple(r) for r in transforms.batch_counts(deduped, 60).collect() if r.rejected] == [
+        (True, None, None, None, 2)
+    ]
 
 
 def test_the_watermark_follows_the_pipeline_clock_not_the_client_clock(spark):
