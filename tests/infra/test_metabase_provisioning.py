@@ -1,7 +1,7 @@
 """The Metabase provisioning program, run for real against a FAKE Metabase API.
 
 Metabase itself cannot run here: no Metabase jar or image is reachable from this machine
-(see /work/shared/ENVIRONMENT.md). So each test starts ``FakeMetabase``, an in-process
+(see docs/test-machine.md). So each test starts ``FakeMetabase``, an in-process
 ``http.server`` that implements only the endpoints the program calls, with real state
 (ids handed out in order, lists that grow, a session check, the setup token, obfuscated
 passwords the way Metabase returns them). The fake is the only mock here; the program is
