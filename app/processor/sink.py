@@ -53,6 +53,24 @@ REJECTED_COLUMNS = (
     "raw_sha256",
     "batch_id",
 )
+EVENTS_COLUMNS = (
+    "event_id",
+    "event_time",
+    "user_id",
+    "session_id",
+    "page_url",
+    "event_type",
+    "referrer",
+    "user_agent",
+    "device",
+    "country",
+    "schema_version",
+    "kafka_partition",
+    "kafka_offset",
+    "batch_id",
+)
+# Events are inserted in slices of this many rows, each with its own token.
+EVENTS_PER_INSERT = 100_000
 # Rejects are inserted in chunks of this many rows, so a flood of them never sits in the
 # driver's memory at once; each chunk has its own token (<query>:<batch>:<chunk>).
 REJECTS_PER_INSERT = 10_000
@@ -230,6 +248,18 @@ class ClickstreamBatchWriter:
             metrics = execution_metrics(query.streamingQuery().lastExecution())
             last_progress = query.lastProgress()
             lag = kafka_lag(json.loads(last_progress.json())) if last_progress else 0
+            # Every valid event, for the events table (and what ClickHouse derives from
+            # it), as Arrow: no Python object per value. The whole batch's events sit in
+            # the driver at once: at most MAX_OFFSETS_PER_TRIGGER of them (about 40 MB at
+            # the defaults). A fixed order, so a replay cuts the same slices.
+            events = (
+                transforms.valid_events(batch)
+                .sortWithinPartitions("kafka_partition", "kafka_offset")
+                .select(*EVENTS_COLUMNS[:-1], F.lit(batch_id).cast("long").alias("batch_id"))
+                .toArrow()
+                if increments
+                else None
+            )
             rejects = (
                 transforms.rejected_events(batch)
                 # Epoch milliseconds: a collected timestamp would be read in the local zone.
@@ -245,6 +275,7 @@ class ClickstreamBatchWriter:
                 metrics,
                 str(query.runId()),
                 lag,
+                events,
             )
         finally:
             batch.unpersist()
@@ -257,10 +288,16 @@ class ClickstreamBatchWriter:
         metrics: ExecutionMetrics,
         run_id: str,
         kafka_lag: int,
+        events: Any = None,
     ) -> BatchAccount:
-        """Write one batch's outputs: counts, rejects, then its progress and accounting."""
+        """Write one batch's outputs: counts, events, rejects, then progress and accounting.
+
+        `events` is a pyarrow Table of the batch's valid events (EVENTS_COLUMNS), or None.
+        """
         token = dedup_token(self.query_id, batch_id)
         self._retry(lambda: self._write_counts(increments, batch_id, token), "page_clicks_1m")
+        if events is not None:
+            self._write_events(events, batch_id)
         rejected = self._write_rejects(rejects, batch_id)
         account = BatchAccount(
             read=metrics.read,
@@ -289,6 +326,18 @@ class ClickstreamBatchWriter:
         totals = newest_totals(self.store, [r.window_start for r in increments])
         rows = page_clicks_rows(increments, totals, batch_id, self.query_id)
         self.store.insert("page_clicks_1m", PAGE_CLICKS_COLUMNS, rows, dedup_token=token)
+
+    def _write_events(self, events: Any, batch_id: int) -> None:
+        """Insert the events in slices, each with its own token (<query>:<batch>:<n>)."""
+        for number, start in enumerate(range(0, events.num_rows, EVENTS_PER_INSERT)):
+            piece = events.slice(start, EVENTS_PER_INSERT)
+            token = f"{dedup_token(self.query_id, batch_id)}:{number}"
+            self._retry(
+                lambda piece=piece, token=token: self.store.insert_arrow(
+                    "events", piece, dedup_token=token
+                ),
+                "events",
+            )
 
     def _write_rejects(self, rejects: Iterable[Row], batch_id: int) -> int:
         """Insert rejects in bounded chunks, each with its own token; return how many."""

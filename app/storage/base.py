@@ -25,6 +25,11 @@ class ClickHouseStore(Protocol):
     ) -> None:
         """One INSERT of all rows. The same dedup_token twice inserts the rows only once."""
 
+    def insert_arrow(self, table: str, data: Any, dedup_token: str | None = None) -> None:
+        """One INSERT of a pyarrow Table (columns by name), with the same token rule.
+
+        The path for many rows: no Python object per value on the way."""
+
     def close(self) -> None: ...
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -81,6 +82,27 @@ class EmbeddedStore:
             self._session.query(
                 f"INSERT INTO {table} ({column_list}){settings} FORMAT JSONEachRow\n{lines}"
             )
+
+    def insert_arrow(self, table: str, data: Any, dedup_token: str | None = None) -> None:
+        if data.num_rows == 0:
+            return
+        import pyarrow.ipc
+
+        settings = ""
+        if dedup_token is not None:
+            settings = f" SETTINGS insert_deduplication_token = {quote_string(dedup_token)}"
+        columns = ", ".join(data.column_names)
+        # chDB reads a file in Arrow's stream format as the server would read the same
+        # bytes sent over HTTP; a folder of our own, gone after the insert.
+        with tempfile.TemporaryDirectory(prefix="arrow-insert-") as folder:
+            path = Path(folder, "rows.arrows")
+            with pyarrow.ipc.new_stream(str(path), data.schema) as writer:
+                writer.write_table(data)
+            with self._lock:
+                self._session.query(
+                    f"INSERT INTO {table} ({columns}){settings} "
+                    f"SELECT {columns} FROM file({quote_string(str(path))}, 'ArrowStream')"
+                )
 
     def close(self) -> None:
         with self._lock:

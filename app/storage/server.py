@@ -73,6 +73,13 @@ class ServerStore:
         with self._lock:
             self._client.insert(table, data, column_names=list(columns), settings=settings)
 
+    def insert_arrow(self, table: str, data: Any, dedup_token: str | None = None) -> None:
+        if data.num_rows == 0:
+            return
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else {}
+        with self._lock:
+            self._client.insert_arrow(table, data, settings=settings)
+
     def close(self) -> None:
         with self._lock:
             self._client.close()

@@ -9,12 +9,12 @@ ClickHouse must then hold exactly the ground truth computed here by hand.
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.contract import encode
+from app.contract import encode, parse_event_time
 from app.processor import job
 from app.storage.embedded import EmbeddedStore
 from app.storage.migrations import migrate
@@ -125,6 +125,26 @@ def test_counts_are_exact_through_bad_input_late_events_and_duplicates(
         rows = store.query("SELECT window_start, page_url, clicks FROM page_clicks_latest")
         assert {(r["window_start"], r["page_url"]): r["clicks"] for r in rows} == dict(expected)
         assert len({w for w, _ in expected}) == 4 and len({p for _, p in expected}) == 6
+
+        # The events table holds every counted event once, as sent (ids in lower case),
+        # and the unique visitors per minute follow from it.
+        counted_events = on_time + within
+        stored = store.query("SELECT event_id, event_time, user_id, page_url FROM events")
+        assert sorted(tuple(r.values()) for r in stored) == sorted(
+            (e["event_id"].lower(), parse_event_time(e["event_time"]), e["user_id"], e["page_url"])
+            for e in counted_events
+        )
+        visitors: dict[datetime, set[str]] = defaultdict(set)
+        for e in counted_events:
+            visitors[parse_event_time(e["event_time"]).replace(second=0, microsecond=0)].add(
+                e["user_id"]
+            )
+        per_minute = store.query(
+            "SELECT window_start, unique_visitors FROM unique_visitors_per_minute"
+        )
+        assert {r["window_start"]: r["unique_visitors"] for r in per_minute} == {
+            minute: len(users) for minute, users in visitors.items()
+        }
 
         rejected = store.query(
             "SELECT kafka_partition, kafka_offset, reason, raw_prefix, raw_bytes "

@@ -305,3 +305,43 @@ def test_a_backfill_touching_many_windows_reads_its_totals_in_pieces(store, tmp_
     sink.write(0, first, [], metrics(10), "r", 0)
     sink.write(1, first, [], metrics(10), "r", 0)
     assert latest(store) == {(START - 60 * n, "/"): 2 for n in range(10)}
+
+
+def test_events_are_written_in_slices_each_once(store, tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    from app.processor import sink as sink_module
+
+    monkeypatch.setattr(sink_module, "EVENTS_PER_INSERT", 2)
+    when = NOW - timedelta(minutes=1)
+    events = pa.table(
+        {
+            "event_id": [f"e{n}" for n in range(5)],
+            "event_time": pa.array([when] * 5, pa.timestamp("us", tz="UTC")),
+            "user_id": ["ann", "bob", "ann", "cid", "dan"],
+            "session_id": ["s"] * 5,
+            "page_url": ["/cart"] * 5,
+            "event_type": [None] * 5,
+            "referrer": [None] * 5,
+            "user_agent": [None] * 5,
+            "device": [None] * 5,
+            "country": [None] * 5,
+            "schema_version": pa.array([None] * 5, pa.int64()),
+            "kafka_partition": pa.array([1] * 5, pa.int32()),
+            "kafka_offset": pa.array(range(100, 105), pa.int64()),
+            "batch_id": pa.array([6] * 5, pa.int64()),
+        }
+    )
+    assert tuple(events.column_names) == sink_module.EVENTS_COLUMNS
+    sink = writer(store, tmp_path)
+    increments = [clicks(int(when.timestamp()), "/cart", 5)]
+    sink.write(6, increments, [], metrics(5), "r", 0, events)
+    # A replay: each slice carries the same token as before, so none lands twice.
+    sink.write(6, increments, [], metrics(5), "r", 0, events)
+    stored = store.query("SELECT event_id, kafka_offset, batch_id FROM events ORDER BY event_id")
+    assert [(r["event_id"], r["kafka_offset"], r["batch_id"]) for r in stored] == [
+        (f"e{n}", 100 + n, 6) for n in range(5)
+    ]
+    assert store.query("SELECT unique_visitors, events FROM unique_visitors_per_minute") == [
+        {"unique_visitors": 4, "events": 5}
+    ]

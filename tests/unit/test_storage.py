@@ -33,6 +33,7 @@ def test_migrations_apply_once_and_are_recorded(tmp_path):
             (3, "pipeline_progress"),
             (4, "dashboard_views"),
             (5, "exact_outputs"),
+            (6, "events_and_unique_visitors"),
         ]
         assert migrate(store) == []
         ledger = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
@@ -41,6 +42,7 @@ def test_migrations_apply_once_and_are_recorded(tmp_path):
             "SELECT name, engine FROM system.tables WHERE database = 'analytics' ORDER BY name"
         )
         assert [(r["name"], r["engine"]) for r in tables] == [
+            ("events", "MergeTree"),
             ("page_clicks_1m", "ReplacingMergeTree"),
             ("page_clicks_latest", "View"),
             ("pipeline_accounting", "View"),
@@ -51,6 +53,10 @@ def test_migrations_apply_once_and_are_recorded(tmp_path):
             ("rejected_events_by_reason", "View"),
             ("schema_migrations", "MergeTree"),
             ("top_pages", "View"),
+            ("unique_visitors_1m", "AggregatingMergeTree"),
+            ("unique_visitors_1m_mv", "MaterializedView"),
+            ("unique_visitors_last", "View"),
+            ("unique_visitors_per_minute", "View"),
         ]
     finally:
         store.close()
@@ -101,6 +107,79 @@ def test_insert_with_the_same_token_lands_once(store):
     assert store.query("SELECT count() AS n FROM page_clicks_1m")[0]["n"] == 2
     latest = store.query("SELECT window_start, page_url, clicks FROM page_clicks_latest")
     assert latest == [{"window_start": W, "page_url": "/cart", "clicks": 6}]
+
+
+def _events(rows: list[tuple[str, datetime, str]], batch_id: int):
+    """A pyarrow Table of events as the sink hands it over (EVENTS_COLUMNS)."""
+    import pyarrow as pa
+
+    from app.processor.sink import EVENTS_COLUMNS
+
+    n = len(rows)
+    columns = {
+        "event_id": [r[0] for r in rows],
+        "event_time": pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC")),
+        "user_id": [r[2] for r in rows],
+        "session_id": [None] * n,
+        "page_url": ["/cart"] * n,
+        "event_type": ["page_view"] * n,
+        "referrer": [None] * n,
+        "user_agent": ["Mozilla/5.0"] * n,
+        "device": [None] * n,
+        "country": ["DE"] * n,
+        "schema_version": pa.array([1] * n, pa.int64()),
+        "kafka_partition": pa.array([0] * n, pa.int32()),
+        "kafka_offset": pa.array(range(n), pa.int64()),
+        "batch_id": pa.array([batch_id] * n, pa.int64()),
+    }
+    assert tuple(columns) == EVENTS_COLUMNS
+    return pa.table(columns)
+
+
+def test_events_land_once_and_unique_visitors_merge_over_minutes(store):
+    minute = timedelta(minutes=1)
+    first = _events(
+        [("e1", W, "ann"), ("e2", W + timedelta(seconds=30), "ann"), ("e3", W, "bob")], 1
+    )
+    second = _events([("e4", W + minute, "ann"), ("e5", W + minute, "cid")], 2)
+    store.insert_arrow("events", first, dedup_token="q:1:0")
+    store.insert_arrow("events", first, dedup_token="q:1:0")  # a replay: dropped
+    store.insert_arrow("events", second, dedup_token="q:2:0")
+    events = store.query("SELECT event_id, event_time, user_id FROM events ORDER BY event_id")
+    assert [(r["event_id"], r["event_time"], r["user_id"]) for r in events] == [
+        ("e1", W, "ann"),
+        ("e2", W + timedelta(seconds=30), "ann"),
+        ("e3", W, "bob"),
+        ("e4", W + minute, "ann"),
+        ("e5", W + minute, "cid"),
+    ]
+    # The materialized view dropped the replay too: 3 events in the first minute, not 6.
+    per_minute = store.query(
+        "SELECT window_start, unique_visitors, events FROM unique_visitors_per_minute "
+        "ORDER BY window_start"
+    )
+    assert per_minute == [
+        {"window_start": W, "unique_visitors": 2, "events": 3},
+        {"window_start": W + minute, "unique_visitors": 2, "events": 2},
+    ]
+    # Over both minutes, ann counts once: ann, bob, cid.
+    both = store.query(
+        "SELECT uniqExactMerge(visitors) AS visitors FROM unique_visitors_1m "
+        f"WHERE window_start IN ('{W:%Y-%m-%d %H:%M:%S}', '{W + minute:%Y-%m-%d %H:%M:%S}')"
+    )
+    assert both == [{"visitors": 3}]
+
+
+def test_server_store_sends_arrow_with_the_deduplication_token():
+    client = FakeClickHouseClient()
+    store = ServerStore(client, "clickstream")
+    table = _events([("e1", W, "ann")], 4)
+    store.insert_arrow("events", table, dedup_token="q:4:0")
+    [(name, rows, columns, settings)] = client.inserts
+    assert (name, settings) == ("events", {"insert_deduplication_token": "q:4:0"})
+    assert dict(zip(columns, rows[0], strict=True))["user_id"] == "ann"
+    store.insert_arrow("events", table.slice(0, 0), dedup_token="q:5:0")  # nothing to send
+    assert len(client.inserts) == 1
 
 
 def test_query_returns_python_values(store):
@@ -297,11 +376,24 @@ def test_the_fake_server_refuses_none_in_a_non_nullable_column():
 def test_non_nullable_columns_are_read_from_the_migrated_tables(store):
     found = non_nullable_columns(store)
     assert sorted(found) == [
+        "events",
         "page_clicks_1m",
         "pipeline_progress",
         "rejected_events",
         "schema_migrations",
+        "unique_visitors_1m",
     ]
+    assert found["events"] == {
+        "event_id",
+        "event_time",
+        "user_id",
+        "page_url",
+        "kafka_partition",
+        "kafka_offset",
+        "batch_id",
+        "inserted_at",
+    }
+    assert found["unique_visitors_1m"] == {"window_start", "visitors", "events"}
     assert found["page_clicks_1m"] == {
         "window_start",
         "window_end",
