@@ -30,6 +30,7 @@ import pytest
 from app.runtime.broker import LocalBroker, ensure_topic
 from app.storage.embedded import EmbeddedStore
 from tests.conftest import KAFKA_BROKER_JARS, SPARK_KAFKA_JARS, free_port, make_settings
+from tests.integration.exactness import assert_outputs_equal_manifest
 from tests.integration.test_producer import messages_in
 from tests.integration.test_restart import kill_9, start
 
@@ -266,28 +267,7 @@ def test_broker_and_processor_crashes_leave_the_counts_exact(own_broker, tmp_pat
 
     store = EmbeddedStore(str(tmp_path / "clickhouse"), "clickstream")
     try:
-        rows = store.query("SELECT window_start, page_url, clicks FROM page_clicks_latest")
-        counted: dict[str, dict[str, int]] = {}
-        for r in rows:
-            counted.setdefault(r["window_start"].strftime("%Y-%m-%dT%H:%M:%SZ"), {})[
-                r["page_url"]
-            ] = r["clicks"]
-        assert counted == truth["counts"]
-        assert sum(r["clicks"] for r in rows) == truth["counted_events"]
-
-        by_reason = store.query(
-            "SELECT reason, count() AS n FROM rejected_events FINAL GROUP BY reason"
-        )
-        assert {r["reason"]: r["n"] for r in by_reason} == truth["rejected"]
-
-        # No replayed insert landed twice, however often a batch was cut off.
-        twice = store.query(
-            "SELECT (SELECT count() FROM rejected_events) - (SELECT uniqExact(kafka_partition, "
-            "kafka_offset) FROM rejected_events) AS rejects, "
-            "(SELECT count() FROM page_clicks_1m) - (SELECT uniqExact(window_start, page_url, "
-            "batch_id) FROM page_clicks_1m) AS counts"
-        )
-        assert twice == [{"rejects": 0, "counts": 0}]
+        assert_outputs_equal_manifest(store, truth)
 
         # Every restart resumed its checkpoint: one query id per query across all runs.
         identities = store.query(

@@ -23,6 +23,7 @@ import pytest
 from app import settings as settings_module
 from app.storage.embedded import EmbeddedStore
 from tests.conftest import REPO, SPARK_KAFKA_JARS, make_settings
+from tests.integration.exactness import assert_outputs_equal_manifest
 
 pytestmark = pytest.mark.integration
 
@@ -127,29 +128,7 @@ def test_kill_9_twice_then_restart_counts_stay_exact(broker, topic, tmp_path):
 
     store = EmbeddedStore(str(tmp_path / "clickhouse"), "clickstream")
     try:
-        rows = store.query("SELECT window_start, page_url, clicks FROM page_clicks_latest")
-        counted = {}
-        for r in rows:
-            counted.setdefault(r["window_start"].strftime("%Y-%m-%dT%H:%M:%SZ"), {})[
-                r["page_url"]
-            ] = r["clicks"]
-        assert counted == truth["counts"]
-        assert sum(r["clicks"] for r in rows) == truth["counted_events"]
-
-        by_reason = store.query(
-            "SELECT reason, count() AS n FROM rejected_events FINAL GROUP BY reason"
-        )
-        assert {r["reason"]: r["n"] for r in by_reason} == truth["rejected"]
-
-        # No insert landed twice: every reject once per Kafka position, every count once
-        # per (window, page, batch).
-        twice = store.query(
-            "SELECT (SELECT count() FROM rejected_events) - (SELECT uniqExact(kafka_partition, "
-            "kafka_offset) FROM rejected_events) AS rejects, "
-            "(SELECT count() FROM page_clicks_1m) - (SELECT uniqExact(window_start, page_url, "
-            "batch_id) FROM page_clicks_1m) AS counts"
-        )
-        assert twice == [{"rejects": 0, "counts": 0}]
+        assert_outputs_equal_manifest(store, truth)
 
         # Three runs (start, restart, drain) of one query: the checkpoint kept its identity.
         runs = store.query(
