@@ -52,6 +52,11 @@ EXPECTED_CARDS = {
     "Rejected events by reason, last hour": ("rejected_by_reason.sql", "bar", (8, 0, 12, 7)),
     "Pipeline health, last hour": ("pipeline_health.sql", "table", (8, 12, 12, 7)),
     "Where every record went (last hour)": ("pipeline_accounting.sql", "table", (15, 0, 24, 7)),
+    "Unique visitors per minute, last hour": (
+        "unique_visitors_per_minute.sql",
+        "line",
+        (22, 0, 24, 7),
+    ),
 }
 OBFUSCATED = "**MetabasePass**"
 
@@ -478,6 +483,7 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
             "created card 'Rejected events by reason, last hour' (id 3)",
             "created card 'Pipeline health, last hour' (id 4)",
             "created card 'Where every record went (last hour)' (id 5)",
+            "created card 'Unique visitors per minute, last hour' (id 6)",
             "created dashboard 'Clickstream live' (id 1)",
             "updated dashboard 'Clickstream live' (id 1): cards",
         ],
@@ -488,6 +494,7 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
             "Rejected events by reason, last hour": 3,
             "Pipeline health, last hour": 4,
             "Where every record went (last hour)": 5,
+            "Unique visitors per minute, last hour": 6,
         },
         "dashboard_id": 1,
         "dashboard_url": "http://localhost:3000/dashboard/1#refresh=15",
@@ -524,8 +531,8 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
         "is_sample": False,
     }
 
-    # Five native cards whose SQL is the repository's query file, byte for byte.
-    assert len(metabase.cards) == 5
+    # Native cards whose SQL is the repository's query file, byte for byte.
+    assert len(metabase.cards) == len(EXPECTED_CARDS)
     for card_id, (name, (query_file, display, _)) in enumerate(EXPECTED_CARDS.items(), 1):
         card = metabase.cards[card_id]
         assert card["name"] == name
@@ -544,7 +551,7 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
         "graph.metrics": ["clicks"],
     }
 
-    # One dashboard holding the five cards at their places on the 24-column grid.
+    # One dashboard holding every card at its place on the 24-column grid.
     assert [d["name"] for d in metabase.dashboards.values()] == ["Clickstream live"]
     assert metabase.dashcard_layout(1) == [
         (1, 1, 0, 0, 12, 8),
@@ -552,6 +559,7 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
         (3, 3, 8, 0, 12, 7),
         (4, 4, 8, 12, 12, 7),
         (5, 5, 15, 0, 24, 7),
+        (6, 6, 22, 0, 24, 7),
     ]
     assert oct(setup_files["state"].stat().st_mode & 0o777) == "0o600"
 
@@ -572,7 +580,7 @@ def test_second_run_creates_nothing_and_reports_unchanged(
     # The only write of the second run is the login.
     assert metabase.writes()[writes_before:] == [("POST", "/api/session")]
     assert len(metabase.databases) == 2
-    assert len(metabase.cards) == 5
+    assert len(metabase.cards) == len(EXPECTED_CARDS)
     assert len(metabase.dashboards) == 1
     assert metabase.dashcard_layout(1) == [
         (1, 1, 0, 0, 12, 8),
@@ -580,6 +588,7 @@ def test_second_run_creates_nothing_and_reports_unchanged(
         (3, 3, 8, 0, 12, 7),
         (4, 4, 8, 12, 12, 7),
         (5, 5, 15, 0, 24, 7),
+        (6, 6, 22, 0, 24, 7),
     ]
     assert "nothing to change" in stderr
 
@@ -602,7 +611,7 @@ def test_changed_query_file_updates_its_card_in_place(
         "updated card 'Rejected events by reason, last hour' (id 3): query",
     ]
     assert metabase.cards[3]["dataset_query"]["native"]["query"] == new_sql
-    assert sorted(metabase.cards) == [1, 2, 3, 4, 5]
+    assert sorted(metabase.cards) == list(range(1, len(EXPECTED_CARDS) + 1))
     # The dashboard still shows the same card through the same dashcard.
     assert metabase.dashcard_layout(1)[2] == (3, 3, 8, 0, 12, 7)
 
@@ -627,7 +636,7 @@ def test_changed_display_and_settings_update_the_card_in_place(
     ]
     assert metabase.cards[4]["display"] == "line"
     assert metabase.cards[4]["visualization_settings"] == {"graph.dimensions": ["minute"]}
-    assert sorted(metabase.cards) == [1, 2, 3, 4, 5]
+    assert sorted(metabase.cards) == list(range(1, len(EXPECTED_CARDS) + 1))
 
 
 def test_already_set_up_metabase_skips_setup_and_logs_in(
@@ -647,7 +656,7 @@ def test_already_set_up_metabase_skips_setup_and_logs_in(
     }
     assert metabase.site_name == "Set up by hand"
     assert report["actions"][0] == "created database connection 'Clickstream ClickHouse' (id 2)"
-    assert len(report["actions"]) == 8
+    assert len(report["actions"]) == 3 + len(EXPECTED_CARDS)
     assert "logged in: Metabase was already set up" in stderr
 
 
@@ -750,8 +759,8 @@ def _move_a_card(metabase: FakeMetabase) -> None:
 
 
 def _add_a_card(metabase: FakeMetabase) -> None:
-    metabase.cards[6] = {**metabase.cards[1], "id": 6, "name": "Scratch"}
-    metabase.dashcards[9] = {**metabase.dashcards[1], "id": 9, "card_id": 6, "row": 30}
+    metabase.cards[7] = {**metabase.cards[1], "id": 7, "name": "Scratch"}
+    metabase.dashcards[9] = {**metabase.dashcards[1], "id": 9, "card_id": 7, "row": 30}
 
 
 def _show_a_card_twice(metabase: FakeMetabase) -> None:
@@ -776,6 +785,7 @@ def test_dashboard_edited_by_hand_is_put_back(
         (3, 3, 8, 0, 12, 7),
         (4, 4, 8, 12, 12, 7),
         (5, 5, 15, 0, 24, 7),
+        (6, 6, 22, 0, 24, 7),
     ]
 
     code, report, _ = run(setup_files)
@@ -784,7 +794,7 @@ def test_dashboard_edited_by_hand_is_put_back(
     assert report["actions"] == ["updated dashboard 'Clickstream live' (id 1): cards"]
     layout = metabase.dashcard_layout(1)
     # Dashcards that survived keep their ids; a re-added one gets the next free id.
-    expected_ids = [1, 2, 3, 5, 6] if edit is _remove_a_card else [1, 2, 3, 4, 5]
+    expected_ids = [1, 2, 3, 5, 6, 7] if edit is _remove_a_card else [1, 2, 3, 4, 5, 6]
     assert [row[0] for row in layout] == expected_ids
     assert sorted(row[1:] for row in layout) == [
         (1, 0, 0, 12, 8),
@@ -792,6 +802,7 @@ def test_dashboard_edited_by_hand_is_put_back(
         (3, 8, 0, 12, 7),
         (4, 8, 12, 12, 7),
         (5, 15, 0, 24, 7),
+        (6, 22, 0, 24, 7),
     ]
 
 
