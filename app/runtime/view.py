@@ -34,6 +34,9 @@ class Snapshot:
     rejected_total: int = 0
     counted_events: int = 0
     unbalanced_batches: int = 0
+    # Distinct visitors (user_id) in the current minute and over the last 60 minutes.
+    visitors_this_minute: int = 0
+    visitors_last_hour: int = 0
 
 
 def _window_literal(moment: datetime) -> str:
@@ -90,6 +93,15 @@ def snapshot(
     snap.unbalanced_batches = progress["unbalanced"]
     snap.batch_duration_ms = progress["duration"]
     snap.kafka_lag = progress["lag"]
+    minute = int(now.timestamp() // 60 * 60)
+    visitors = store.query(
+        "SELECT uniqExactMergeIf(visitors, window_start = "
+        f"{_window_literal(datetime.fromtimestamp(minute, UTC))}) AS minute, "
+        "uniqExactMerge(visitors) AS hour FROM unique_visitors_1m "
+        f"WHERE window_start > {_window_literal(datetime.fromtimestamp(minute - 3600, UTC))} "
+        f"AND window_start <= {_window_literal(datetime.fromtimestamp(minute, UTC))}"
+    )[0]
+    snap.visitors_this_minute, snap.visitors_last_hour = visitors["minute"], visitors["hour"]
     rate = progress["rate"]
     snap.events_per_second = 0.0 if rate is None or rate != rate else rate
     return snap
@@ -118,6 +130,8 @@ def render(snap: Snapshot, status: str = "") -> str:
         f"    batch duration {snap.batch_duration_ms:>6} ms"
         f"    kafka lag {snap.kafka_lag:>7}    batches {snap.batches}",
         f"clicks counted {snap.counted_total:>8}    late rows dropped {snap.late_rows:>6}",
+        f"unique visitors: this minute {snap.visitors_this_minute}"
+        f", last hour {snap.visitors_last_hour}",
         f"records read {snap.records_read} = counted {snap.counted_events}"
         f" + duplicates {snap.duplicates_removed} + late {snap.late_rows}"
         f" + rejected {snap.rejected_total}"

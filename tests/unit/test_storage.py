@@ -16,6 +16,7 @@ from app.storage import open_store
 from app.storage.embedded import EmbeddedStore
 from app.storage.migrations import MigrationError, discover, migrate
 from app.storage.server import ServerStore, connection_args
+from tests.events_table import arrow_events
 from tests.fake_clickhouse import FakeClickHouseClient, non_nullable_columns
 
 SQL = Path(__file__).resolve().parents[2] / "app" / "sql"
@@ -109,39 +110,12 @@ def test_insert_with_the_same_token_lands_once(store):
     assert latest == [{"window_start": W, "page_url": "/cart", "clicks": 6}]
 
 
-def _events(rows: list[tuple[str, datetime, str]], batch_id: int):
-    """A pyarrow Table of events as the sink hands it over (EVENTS_COLUMNS)."""
-    import pyarrow as pa
-
-    from app.processor.sink import EVENTS_COLUMNS
-
-    n = len(rows)
-    columns = {
-        "event_id": [r[0] for r in rows],
-        "event_time": pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC")),
-        "user_id": [r[2] for r in rows],
-        "session_id": [None] * n,
-        "page_url": ["/cart"] * n,
-        "event_type": ["page_view"] * n,
-        "referrer": [None] * n,
-        "user_agent": ["Mozilla/5.0"] * n,
-        "device": [None] * n,
-        "country": ["DE"] * n,
-        "schema_version": pa.array([1] * n, pa.int64()),
-        "kafka_partition": pa.array([0] * n, pa.int32()),
-        "kafka_offset": pa.array(range(n), pa.int64()),
-        "batch_id": pa.array([batch_id] * n, pa.int64()),
-    }
-    assert tuple(columns) == EVENTS_COLUMNS
-    return pa.table(columns)
-
-
 def test_events_land_once_and_unique_visitors_merge_over_minutes(store):
     minute = timedelta(minutes=1)
-    first = _events(
+    first = arrow_events(
         [("e1", W, "ann"), ("e2", W + timedelta(seconds=30), "ann"), ("e3", W, "bob")], 1
     )
-    second = _events([("e4", W + minute, "ann"), ("e5", W + minute, "cid")], 2)
+    second = arrow_events([("e4", W + minute, "ann"), ("e5", W + minute, "cid")], 2)
     store.insert_arrow("events", first, dedup_token="q:1:0")
     store.insert_arrow("events", first, dedup_token="q:1:0")  # a replay: dropped
     store.insert_arrow("events", second, dedup_token="q:2:0")
@@ -173,7 +147,7 @@ def test_events_land_once_and_unique_visitors_merge_over_minutes(store):
 def test_server_store_sends_arrow_with_the_deduplication_token():
     client = FakeClickHouseClient()
     store = ServerStore(client, "clickstream")
-    table = _events([("e1", W, "ann")], 4)
+    table = arrow_events([("e1", W, "ann")], 4)
     store.insert_arrow("events", table, dedup_token="q:4:0")
     [(name, rows, columns, settings)] = client.inserts
     assert (name, settings) == ("events", {"insert_deduplication_token": "q:4:0"})

@@ -9,6 +9,7 @@ import pytest
 from app.processor.progress import PROGRESS_COLUMNS
 from app.processor.sink import PAGE_CLICKS_COLUMNS, REJECTED_COLUMNS
 from app.runtime import view
+from tests.events_table import arrow_events
 
 NOW = datetime.now(UTC).replace(second=30, microsecond=0)
 CURRENT = NOW.replace(second=0)
@@ -33,6 +34,8 @@ def test_render_draws_both_windows_and_the_health_line():
         counted_events=55,
         duplicates_removed=10,
         rejected_total=2,
+        visitors_this_minute=6,
+        visitors_last_hour=40,
     )
     assert view.render(snap, "running").splitlines() == [
         "clickstream demo  2026-01-15 12:00:30 UTC  running",
@@ -44,6 +47,7 @@ def test_render_draws_both_windows_and_the_health_line():
         "",
         "events in/s     199.5    batch duration    812 ms    kafka lag       9    batches 31",
         "clicks counted       55    late rows dropped      4",
+        "unique visitors: this minute 6, last hour 40",
         "records read 71 = counted 55 + duplicates 10 + late 4 + rejected 2",
         "rejected: malformed_json 2",
     ]
@@ -100,7 +104,18 @@ def test_snapshot_reads_latest_counts_rejects_and_progress(store):
         [progress(2, 4, 950, 1, 2, 10, 7, 1, 1)],
         dedup_token="t4",
     )
+    # Visitors: ann and bob this minute, cid a minute ago, dan two hours ago (not counted).
+    events = [
+        ("e1", NOW, "ann"),
+        ("e2", NOW, "ann"),
+        ("e3", NOW, "bob"),
+        ("e4", PREVIOUS, "ann"),
+        ("e5", PREVIOUS, "cid"),
+        ("e6", NOW - timedelta(hours=2), "dan"),
+    ]
+    store.insert_arrow("events", arrow_events(events), dedup_token="t5")
     snap = view.snapshot(store, 60, now=NOW)
+    assert (snap.visitors_this_minute, snap.visitors_last_hour) == (2, 3)
     assert snap.current_top == [("/", 9), ("/cart", 2)]
     assert snap.previous_top == [("/help", 7)]
     assert snap.counted_total == 18
