@@ -142,3 +142,11 @@ def test_the_counts_ttl_named_in_settings_is_the_one_the_migrations_create():
 
     newest = [m for m in discover() if "CREATE TABLE page_clicks_1m" in m.sql][-1]
     assert f"TTL window_start + INTERVAL {PAGE_CLICKS_TTL_DAYS} DAY" in newest.sql
+
+
+def test_the_events_ttl_covers_every_event_validation_accepts():
+    from app.settings import PAGE_CLICKS_TTL_DAYS
+    from app.storage.migrations import discover
+
+    newest = [m for m in discover() if "CREATE TABLE events" in m.sql][-1]
+    assert f"TTL toDateTime(event_time) + INTERVAL {PAGE_CLICKS_TTL_DAYS} DAY" in newest.sql

@@ -402,3 +402,15 @@ def test_non_nullable_columns_are_read_from_the_migrated_tables(store):
     )
     assert found["rejected_events"] == {r["name"] for r in every}
     assert found["schema_migrations"] == {"version", "name", "checksum", "applied_at"}
+
+
+def test_events_keep_every_event_validation_accepts(store):
+    """Validation accepts events up to MAX_EVENT_AGE old (89 days), and page_clicks_1m
+    keeps their windows 90 days: events must keep them as long, or an old but valid
+    event would be counted and yet missing from events (chDB drops an expired row at
+    insert)."""
+    old = W - timedelta(days=89)
+    store.insert_arrow("events", arrow_events([("e-old", old, "ann")]), dedup_token="q:1:0")
+    assert store.query("SELECT event_id, event_time FROM events") == [
+        {"event_id": "e-old", "event_time": old}
+    ]
