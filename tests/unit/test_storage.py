@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -414,3 +415,25 @@ def test_events_keep_every_event_validation_accepts(store):
     assert store.query("SELECT event_id, event_time FROM events") == [
         {"event_id": "e-old", "event_time": old}
     ]
+
+
+def test_unique_visitors_last_counts_each_visitor_once_over_the_minutes_asked(store):
+    # The view counts back from ClickHouse's now(): start well inside a minute, so the
+    # minute cannot turn between the insert and the queries.
+    if datetime.now(UTC).second >= 50:
+        time.sleep(61 - datetime.now(UTC).second)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    rows = [
+        ("e1", now, "ann"),
+        ("e2", now - timedelta(minutes=1), "ann"),
+        ("e3", now - timedelta(minutes=1), "bob"),
+        ("e4", now - timedelta(minutes=30), "cid"),
+    ]
+    store.insert_arrow("events", arrow_events(rows), dedup_token="q:1:0")
+
+    def last(minutes: int) -> dict:
+        return store.query(f"SELECT * FROM unique_visitors_last(minutes = {minutes})")[0]
+
+    assert last(1) == {"unique_visitors": 1, "events": 1}  # this minute: ann
+    assert last(2) == {"unique_visitors": 2, "events": 3}  # ann once, bob
+    assert last(60) == {"unique_visitors": 3, "events": 4}
