@@ -118,8 +118,9 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def dedup_token(query_id: str, batch_id: int) -> str:
-    return f"{query_id}:{batch_id}"
+def dedup_token(query_id: str, batch_id: int, chunk: int | None = None) -> str:
+    """<query>:<batch>, or <query>:<batch>:<chunk> for one of a batch's chunked inserts."""
+    return f"{query_id}:{batch_id}" if chunk is None else f"{query_id}:{batch_id}:{chunk}"
 
 
 def _utc(epoch_seconds: float) -> datetime:
@@ -332,7 +333,7 @@ class ClickstreamBatchWriter:
         """Insert the events in slices, each with its own token (<query>:<batch>:<n>)."""
         for number, start in enumerate(range(0, events.num_rows, EVENTS_PER_INSERT)):
             piece = events.slice(start, EVENTS_PER_INSERT)
-            token = f"{dedup_token(self.query_id, batch_id)}:{number}"
+            token = dedup_token(self.query_id, batch_id, number)
             self._retry(
                 lambda piece=piece, token=token: self.store.insert_arrow(
                     "events", piece, dedup_token=token
@@ -345,7 +346,7 @@ class ClickstreamBatchWriter:
         written = 0
         for number, chunk in enumerate(chunks(rejects, REJECTS_PER_INSERT)):
             rows = [rejected_row(r, batch_id) for r in chunk]
-            token = f"{dedup_token(self.query_id, batch_id)}:{number}"
+            token = dedup_token(self.query_id, batch_id, number)
             self._retry(
                 lambda rows=rows, token=token: self.store.insert(
                     "rejected_events", REJECTED_COLUMNS, rows, dedup_token=token
