@@ -12,12 +12,7 @@ from app.storage.base import ClickHouseStore
 
 def assert_outputs_equal_manifest(store: ClickHouseStore, truth: dict) -> None:
     rows = store.query("SELECT window_start, page_url, clicks FROM page_clicks_latest")
-    counted: dict[str, dict[str, int]] = {}
-    for r in rows:
-        counted.setdefault(r["window_start"].strftime("%Y-%m-%dT%H:%M:%SZ"), {})[r["page_url"]] = r[
-            "clicks"
-        ]
-    assert counted == truth["counts"]
+    assert _as_manifest(rows, "clicks") == truth["counts"]
     assert sum(r["clicks"] for r in rows) == truth["counted_events"]
 
     by_reason = store.query(
@@ -31,12 +26,7 @@ def assert_outputs_equal_manifest(store: ClickHouseStore, truth: dict) -> None:
         "SELECT toStartOfMinute(event_time) AS window_start, page_url, count() AS n "
         "FROM events GROUP BY window_start, page_url"
     )
-    from_events: dict[str, dict[str, int]] = {}
-    for r in per_window:
-        from_events.setdefault(r["window_start"].strftime("%Y-%m-%dT%H:%M:%SZ"), {})[
-            r["page_url"]
-        ] = r["n"]
-    assert from_events == truth["counts"]
+    assert _as_manifest(per_window, "n") == truth["counts"]
 
     # The unique visitors' states match the events they were made from, minute by minute.
     visitors = store.query(
@@ -59,3 +49,12 @@ def assert_outputs_equal_manifest(store: ClickHouseStore, truth: dict) -> None:
         "(SELECT count() FROM events) - (SELECT uniqExact(event_id) FROM events) AS events"
     )
     assert twice == [{"rejects": 0, "counts": 0, "events": 0}]
+
+
+def _as_manifest(rows: list[dict], count: str) -> dict[str, dict[str, int]]:
+    """Rows of (window_start, page_url, count) in the manifest's shape: window -> page -> n."""
+    shaped: dict[str, dict[str, int]] = {}
+    for r in rows:
+        window = r["window_start"].strftime("%Y-%m-%dT%H:%M:%SZ")
+        shaped.setdefault(window, {})[r["page_url"]] = r[count]
+    return shaped
