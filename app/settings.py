@@ -213,7 +213,16 @@ SETTINGS: tuple[Setting, ...] = (
         "producer",
         "0.05",
         _rate,
-        "Share of sessions that are bots (bot user agents, fast clicking)",
+        "Share of sessions that are bots: half crawlers with bot user agents, half "
+        "scrapers with browser agents that sweep product pages fast and never buy",
+    ),
+    Setting(
+        "PRODUCER_CONCURRENT_SESSIONS",
+        "producer",
+        "2000",
+        _positive_int,
+        "Sessions open at once in the traffic model; with PRODUCER_RATE it sets how fast "
+        "one visitor clicks (about 10 s between a human's events at the defaults)",
     ),
     Setting(
         "PRODUCER_COMPRESSION",
@@ -338,6 +347,59 @@ SETTINGS: tuple[Setting, ...] = (
         "and SHA-256 are always kept",
     ),
     Setting(
+        "SESSION_IDLE_TIMEOUT",
+        "processor",
+        "30m",
+        _positive_duration,
+        "A session closes (gets its row in sessions) once the watermark is this far past "
+        "its last event",
+    ),
+    Setting(
+        "LONG_SESSION_DURATION",
+        "processor",
+        "1h",
+        _positive_duration,
+        "A closed session at least this long is flagged long_session",
+    ),
+    Setting(
+        "REPEATED_VIEWS",
+        "processor",
+        "5",
+        _positive_int,
+        "A session with at least this many page views of one page is flagged repeated_views",
+    ),
+    Setting(
+        "BOT_MAX_PAGES_PER_MINUTE",
+        "processor",
+        "20",
+        _positive_float,
+        "A session with BOT_MIN_PAGES page views or more, viewing more pages per minute "
+        "than this, is a bot (pages_per_minute)",
+    ),
+    Setting(
+        "BOT_MIN_PAGES",
+        "processor",
+        "10",
+        _positive_int,
+        "How many page views (pages_per_minute) or events (constant_intervals) a session "
+        "needs before its pace is judged",
+    ),
+    Setting(
+        "BOT_MAX_INTERVAL_CV",
+        "processor",
+        "0.1",
+        _positive_float,
+        "A session whose gaps between events vary less than this (standard deviation / "
+        "mean) is a bot (constant_intervals)",
+    ),
+    Setting(
+        "BOT_MIN_VIEWS_WITHOUT_CART",
+        "processor",
+        "30",
+        _positive_int,
+        "A session with this many page views and no cart is a bot (no_cart_many_views)",
+    ),
+    Setting(
         "SINK_RETRIES",
         "processor",
         "5",
@@ -432,6 +494,7 @@ class Settings:
     producer_count: int
     producer_seed: int
     producer_bot_share: float
+    producer_concurrent_sessions: int
     producer_compression: str
     producer_client: str
     producer_manifest: str
@@ -451,6 +514,13 @@ class Settings:
     max_event_bytes: int
     max_page_url_length: int
     reject_sample_bytes: int
+    session_idle_timeout: float
+    long_session_duration: float
+    repeated_views: int
+    bot_max_pages_per_minute: float
+    bot_min_pages: int
+    bot_max_interval_cv: float
+    bot_min_views_without_cart: int
     sink_retries: int
     sink_retry_backoff: float
     checkpoint_dir: str

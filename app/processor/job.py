@@ -19,7 +19,7 @@ import pyspark
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from app.processor import transforms
+from app.processor import sessions, transforms
 from app.processor.sink import ClickstreamBatchWriter, SinkOptions, check_checkpoint_matches_table
 from app.settings import Settings
 from app.storage import ClickHouseStore
@@ -173,6 +173,7 @@ def start(
             window_seconds=settings.window_duration,
             retries=settings.sink_retries,
             backoff_seconds=settings.sink_retry_backoff,
+            session_rules=sessions.rules_from(settings),
         ),
     )
     writer = (

@@ -29,7 +29,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from app.processor import transforms
+from app.processor import sessions, transforms
 from app.processor.progress import (
     PROGRESS_COLUMNS,
     BatchAccount,
@@ -38,6 +38,7 @@ from app.processor.progress import (
     kafka_lag,
 )
 from app.storage import ClickHouseStore
+from app.storage.base import quote_string
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,8 @@ class SinkOptions:
     window_seconds: float
     retries: int
     backoff_seconds: float
+    # How sessions close and are judged; None writes no sessions (a sink for counts only).
+    session_rules: sessions.SessionRules | None = None
 
 
 class ClickstreamBatchWriter:
@@ -223,6 +226,8 @@ class ClickstreamBatchWriter:
         self.checkpoint, self.options = checkpoint, options
         self._query_id: str | None = None
         self._previous_batch_time_ms: int | None = None
+        # (batch id, its watermark): where the previous batch's session pass stopped.
+        self._closed_through: tuple[int, int] | None = None
 
     @property
     def query_id(self) -> str:
@@ -301,6 +306,8 @@ class ClickstreamBatchWriter:
         if events is not None:
             self._write_events(events, batch_id)
         rejected = self._write_rejects(rejects, batch_id)
+        # Before the progress row: a batch whose progress row landed has closed its sessions.
+        self._close_sessions(batch_id, metrics.watermark_ms)
         account = BatchAccount(
             read=metrics.read,
             counted=sum(r.clicks for r in increments),
@@ -340,6 +347,45 @@ class ClickstreamBatchWriter:
                 ),
                 "events",
             )
+
+    def _previous_watermark_ms(self, batch_id: int) -> int:
+        """The watermark of the batches before this one (0 before the first one).
+
+        Kept between batches; after a start, read from pipeline_progress, where every
+        batch before this one has its row (a batch writes it last)."""
+        if self._closed_through and self._closed_through[0] == batch_id - 1:
+            return self._closed_through[1]
+        rows = self.store.query(
+            "SELECT toInt64(ifNull(max(toUnixTimestamp64Milli(watermark)), 0)) AS ms "
+            f"FROM pipeline_progress WHERE query_id = {quote_string(self.query_id)} "
+            f"AND batch_id < {int(batch_id)}"
+        )
+        return int(rows[0]["ms"]) if rows else 0
+
+    def _close_sessions(self, batch_id: int, watermark_ms: int) -> None:
+        """Write the sessions this batch's watermark closes (app/processor/sessions.py)."""
+        rules = self.options.session_rules
+        if rules is None or watermark_ms <= 0:
+            return
+        previous = self._previous_watermark_ms(batch_id)
+        idle_ms = int(rules.idle_timeout_seconds * 1000)
+        start, end = previous - idle_ms, watermark_ms - idle_ms
+        if end > start:
+            summary = self._retry(
+                lambda: self.store.query(sessions.closing_sql(start, end)), "sessions"
+            )
+            if summary and summary[0]["sessions"]:
+                sql = sessions.close_sessions_sql(
+                    rules,
+                    start,
+                    end,
+                    int(summary[0]["first_ms"]),
+                    watermark_ms,
+                    batch_id,
+                    dedup_token(self.query_id, batch_id) + ":sessions",
+                )
+                self._retry(lambda: self.store.command(sql), "sessions")
+        self._closed_through = (batch_id, max(watermark_ms, previous))
 
     def _write_rejects(self, rejects: Iterable[Row], batch_id: int) -> int:
         """Insert rejects in bounded chunks, each with its own token; return how many."""

@@ -57,10 +57,18 @@ def fault_rates(settings: Settings) -> FaultRates:
 def run(settings: Settings, stop: threading.Event) -> RunSummary:
     # A fresh nonce per start: same traffic for the same seed, never the same event_ids.
     model = TrafficModel(
-        settings.producer_seed, settings.producer_bot_share, run_nonce=secrets.randbits(128)
+        settings.producer_seed,
+        settings.producer_bot_share,
+        concurrent_sessions=settings.producer_concurrent_sessions,
+        run_nonce=secrets.randbits(128),
+        record_labels=bool(settings.producer_manifest),
     )
     faults = FaultInjector(fault_rates(settings), settings.producer_seed)
-    manifest = Manifest(settings.window_duration) if settings.producer_manifest else None
+    manifest = (
+        Manifest(settings.window_duration, labels=model.labels)
+        if settings.producer_manifest
+        else None
+    )
     publisher = open_publisher(
         settings.producer_client,
         settings.kafka_bootstrap_servers,

@@ -1,8 +1,11 @@
 """The traffic model: visitors in sessions that walk the shop's funnel, plus bots.
 
 Humans land on a page, browse categories and products, some add to cart, fewer check
-out, fewer still buy; each step can also be where they leave. Bots crawl many pages fast
-with bot user agents. Faker fills the pools of users, agents, countries and referrers once
+out, fewer still buy; each step can also be where they leave. Bots click BOT_SPEED times
+faster and come in two kinds: crawlers announce themselves with a bot user agent and
+sweep every page; scrapers hide behind a browser's agent and sweep product pages, never
+adding to cart. Every session is labelled (``labels``), the ground truth bot detection
+is measured against. Faker fills the pools of users, agents, countries and referrers once
 at start-up; the hot path only draws from those pools with one seeded ``random.Random``,
 so the same seed gives the same traffic, in the same order. Identifiers (event_id,
 session_id) are also mixed with a per-run nonce: a producer restarted with the same seed
@@ -53,6 +56,8 @@ IN_PAGE_CLICK = 0.5
 # A bot session is picked this many times more often than a human one: bots click fast.
 BOT_SPEED = 5
 BOT_SESSION_LENGTH = (50, 200)
+# Session labels: the ground truth (the manifest's sessions carry them).
+HUMAN, CRAWLER, SCRAPER = "human", "crawler", "scraper"
 
 BOT_USER_AGENTS = (
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
@@ -77,7 +82,11 @@ class Visitor:
     device: str
     country: str
     referrer: str | None
-    is_bot: bool
+    label: str  # HUMAN, CRAWLER or SCRAPER
+
+    @property
+    def is_bot(self) -> bool:
+        return self.label != HUMAN
 
 
 @dataclass
@@ -138,6 +147,7 @@ class TrafficModel:
         catalog: pages.Catalog | None = None,
         pools: Pools | None = None,
         run_nonce: int = 0,
+        record_labels: bool = False,
     ) -> None:
         if not 0 <= run_nonce < 1 << 128:
             raise ValueError("run_nonce must fit in 128 bits, as a UUID does")
@@ -146,6 +156,8 @@ class TrafficModel:
         self.bot_share = bot_share
         self.catalog = catalog or pages.build_catalog(seed)
         self.pools = pools or Pools.build(seed)
+        # session_id -> label, for the manifest; kept only when asked (it grows per session).
+        self.labels: dict[str, str] | None = {} if record_labels else None
         self.sessions = [self._new_session() for _ in range(concurrent_sessions)]
         self._cumulative_weights = self._weigh_sessions()
 
@@ -158,16 +170,33 @@ class TrafficModel:
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def _new_session(self) -> Session:
+        session = self._draw_session()
+        if self.labels is not None:
+            self.labels[session.session_id] = session.visitor.label
+        return session
+
+    def _draw_session(self) -> Session:
         rng = self.rng
         is_bot = rng.random() < self.bot_share
-        if is_bot:
+        if is_bot and rng.random() < 0.5:
             visitor = Visitor(
                 user_id=f"bot-{rng.randrange(10_000):04d}",
                 user_agent=rng.choice(BOT_USER_AGENTS),
                 device="desktop",
                 country=rng.choice(("US", "DE", "SG", "IE")),
                 referrer=None,
-                is_bot=True,
+                label=CRAWLER,
+            )
+            return Session(self._uuid(), visitor, steps_left=rng.randint(*BOT_SESSION_LENGTH))
+        if is_bot:
+            # A browser's agent and an ordinary-looking user id: only behaviour tells.
+            visitor = Visitor(
+                user_id=f"u-{rng.randrange(10**8):08d}",
+                user_agent=rng.choice(self.pools.user_agents),
+                device="desktop",
+                country=rng.choice(self.pools.countries),
+                referrer=None,
+                label=SCRAPER,
             )
             return Session(self._uuid(), visitor, steps_left=rng.randint(*BOT_SESSION_LENGTH))
         visitor = Visitor(
@@ -176,7 +205,7 @@ class TrafficModel:
             device=_weighted(rng, DEVICES),
             country=rng.choice(self.pools.countries),
             referrer=rng.choice(self.pools.referrers) if rng.random() < 0.6 else None,
-            is_bot=False,
+            label=HUMAN,
         )
         return Session(self._uuid(), visitor)
 
@@ -226,8 +255,12 @@ class TrafficModel:
         if session.steps_left <= 0:
             return False
         session.steps_left -= 1
-        # Crawlers sweep the catalog evenly rather than following popularity.
-        page = self.rng.choice(self.catalog.all_pages)
+        # Bots sweep evenly rather than following popularity: crawlers every page,
+        # scrapers the product pages.
+        pages_swept = (
+            self.catalog.products if session.visitor.label == SCRAPER else self.catalog.all_pages
+        )
+        page = self.rng.choice(pages_swept)
         session.pending.append((page, "page_view"))
         session.stage, session.page = "crawl", page
         return True

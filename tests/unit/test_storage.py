@@ -15,6 +15,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 from app.processor.sink import REJECTED_COLUMNS
 from app.storage import open_store
 from app.storage.embedded import EmbeddedStore
+from app.processor.sessions import SESSIONS_COLUMNS
 from app.storage.migrations import MigrationError, discover, migrate
 from app.storage.server import ServerStore, connection_args
 from tests.events_table import arrow_events
@@ -36,6 +37,8 @@ def test_migrations_apply_once_and_are_recorded(tmp_path):
             (4, "dashboard_views"),
             (5, "exact_outputs"),
             (6, "events_and_unique_visitors"),
+            (7, "bot_agents"),
+            (8, "sessions_and_funnel"),
         ]
         assert migrate(store) == []
         ledger = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
@@ -44,16 +47,28 @@ def test_migrations_apply_once_and_are_recorded(tmp_path):
             "SELECT name, engine FROM system.tables WHERE database = 'analytics' ORDER BY name"
         )
         assert [(r["name"], r["engine"]) for r in tables] == [
+            ("active_sessions", "View"),
+            ("bot_sessions", "View"),
+            ("bots", "View"),
             ("events", "MergeTree"),
+            ("funnel_1m", "AggregatingMergeTree"),
+            ("funnel_1m_mv", "MaterializedView"),
+            ("funnel_last", "View"),
+            ("funnel_per_minute", "View"),
             ("page_clicks_1m", "ReplacingMergeTree"),
             ("page_clicks_latest", "View"),
             ("pipeline_accounting", "View"),
             ("pipeline_accounting_1m", "View"),
             ("pipeline_health", "View"),
             ("pipeline_progress", "ReplacingMergeTree"),
+            ("problem_sessions", "View"),
             ("rejected_events", "ReplacingMergeTree"),
             ("rejected_events_by_reason", "View"),
             ("schema_migrations", "MergeTree"),
+            ("session_activity", "AggregatingMergeTree"),
+            ("session_activity_mv", "MaterializedView"),
+            ("sessions", "ReplacingMergeTree"),
+            ("sessions_per_minute", "View"),
             ("top_pages", "View"),
             ("unique_visitors_1m", "AggregatingMergeTree"),
             ("unique_visitors_1m_mv", "MaterializedView"),
@@ -352,10 +367,13 @@ def test_non_nullable_columns_are_read_from_the_migrated_tables(store):
     found = non_nullable_columns(store)
     assert sorted(found) == [
         "events",
+        "funnel_1m",
         "page_clicks_1m",
         "pipeline_progress",
         "rejected_events",
         "schema_migrations",
+        "session_activity",
+        "sessions",
         "unique_visitors_1m",
     ]
     assert found["events"] == {
@@ -367,8 +385,17 @@ def test_non_nullable_columns_are_read_from_the_migrated_tables(store):
         "kafka_offset",
         "batch_id",
         "inserted_at",
+        "agent_is_bot",
+        "funnel_step",
     }
-    assert found["unique_visitors_1m"] == {"window_start", "visitors", "events"}
+    assert found["unique_visitors_1m"] == {
+        "window_start",
+        "visitors",
+        "visitors_without_bot_agent",
+        "events",
+    }
+    # Every column of a closed session has a value.
+    assert found["sessions"] == set(SESSIONS_COLUMNS)
     assert found["page_clicks_1m"] == {
         "window_start",
         "window_end",
@@ -434,6 +461,11 @@ def test_unique_visitors_last_counts_each_visitor_once_over_the_minutes_asked(st
     def last(minutes: int) -> dict:
         return store.query(f"SELECT * FROM unique_visitors_last(minutes = {minutes})")[0]
 
-    assert last(1) == {"unique_visitors": 1, "events": 1}  # this minute: ann
-    assert last(2) == {"unique_visitors": 2, "events": 3}  # ann once, bob
-    assert last(60) == {"unique_visitors": 3, "events": 4}
+    def visitors(minutes: int) -> tuple[int, int]:
+        row = last(minutes)
+        assert row["unique_visitors_without_bot_agents"] == row["unique_visitors"]  # no bots
+        return row["unique_visitors"], row["events"]
+
+    assert visitors(1) == (1, 1)  # this minute: ann
+    assert visitors(2) == (2, 3)  # ann once, bob
+    assert visitors(60) == (3, 4)

@@ -15,7 +15,14 @@ import pytest
 
 from app.contract import EVENT_TYPES, FIELD_NAMES, UUID_PATTERN, encode
 from app.producer import catalog as pages
-from app.producer.traffic import BOT_SPEED, BOT_USER_AGENTS, TrafficModel
+from app.producer.traffic import (
+    BOT_SPEED,
+    BOT_USER_AGENTS,
+    CRAWLER,
+    HUMAN,
+    SCRAPER,
+    TrafficModel,
+)
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -37,11 +44,12 @@ def pinned_events(n: int = 2000) -> list[dict]:
 
 def test_seed_42_gives_the_traffic_it_always_gave():
     # Pinned with the code before the hot path was optimised: an optimisation must not
-    # change a single event (a dashboard, a test, a replay all rely on seed 42).
+    # change a single event (a dashboard, a test, a replay all rely on seed 42). Pinned
+    # again when bots became crawlers and scrapers, a change of the traffic on purpose.
     fields = ("user_id", "session_id", "page_url", "event_type", "event_time")
     rows = [[e[f] for f in fields] for e in pinned_events()]
     assert hashlib.sha256(json.dumps(rows).encode()).hexdigest() == (
-        "549a949d8b511c084802b3618f32d896fe887384448d4116fff38284bdc10381"
+        "af3df7f5772054a3f40197e6192e9aec66d42aef9bcacf78681975af6e6bd27c"
     )
 
 
@@ -49,7 +57,7 @@ def test_seed_42_gives_the_same_bytes_on_the_wire():
     # Every field, event_id and the JSON encoding included (run_nonce 0).
     wire = b"\n".join(encode(e) for e in pinned_events())
     assert hashlib.sha256(wire).hexdigest() == (
-        "d2902b382a36f339fe6616e27df1c574669d2be3237a1be39df8bdca7204625d"
+        "6c78d57c21231312e335cfba1291040503a4ff8a199e027739224b4f313e2c6b"
     )
 
 
@@ -155,17 +163,40 @@ def test_human_sessions_walk_the_funnel_in_order():
     assert reached["product"] > reached["cart"] > reached["checkout"] > reached["purchase"] > 0
 
 
-def test_bots_are_a_share_of_sessions_and_click_fast():
-    sessions = sessions_of(generate(5, 60_000, bot_share=0.10))
-    bots = [s for s in sessions.values() if s[0]["user_agent"] in BOT_USER_AGENTS]
-    humans = [s for s in sessions.values() if s[0]["user_agent"] not in BOT_USER_AGENTS]
+def test_bots_are_a_share_of_sessions_labelled_and_click_fast():
+    model = TrafficModel(5, 0.10, record_labels=True)
+    events = [model.next_event(T0 + timedelta(milliseconds=i)) for i in range(60_000)]
+    sessions = sessions_of(events)
+    labels = model.labels
+    assert set(sessions) <= set(labels) and set(labels.values()) == {HUMAN, CRAWLER, SCRAPER}
+    crawlers = [s for sid, s in sessions.items() if labels[sid] == CRAWLER]
+    scrapers = [s for sid, s in sessions.items() if labels[sid] == SCRAPER]
+    humans = [s for sid, s in sessions.items() if labels[sid] == HUMAN]
     # Sessions still open at the end are cut short, hence the tolerance.
-    assert 0.05 < len(bots) / len(sessions) < 0.15
-    mean_bot = sum(map(len, bots)) / len(bots)
+    assert 0.05 < (len(crawlers) + len(scrapers)) / len(sessions) < 0.15
+    assert 0.3 < len(crawlers) / (len(crawlers) + len(scrapers)) < 0.7
     mean_human = sum(map(len, humans)) / len(humans)
-    assert mean_bot > 5 * mean_human
-    assert all(e["user_id"].startswith("bot-") for s in bots for e in s)
-    assert all(e["event_type"] == "page_view" for s in bots for e in s)
+    for bots in (crawlers, scrapers):
+        assert sum(map(len, bots)) / len(bots) > 5 * mean_human
+        assert all(e["event_type"] == "page_view" for s in bots for e in s)
+    # Crawlers say what they are; scrapers look like browsers and only read products.
+    assert all(e["user_agent"] in BOT_USER_AGENTS for s in crawlers for e in s)
+    assert all(e["user_id"].startswith("bot-") for s in crawlers for e in s)
+    assert not any(e["user_agent"] in BOT_USER_AGENTS for s in scrapers + humans for e in s)
+    assert all(e["page_url"].startswith("/products/") for s in scrapers for e in s)
+
+
+def test_the_same_seed_labels_the_same_sessions_the_same_way():
+    def labelled(seed: int) -> list[tuple[str, str]]:
+        model = TrafficModel(seed, 0.2, record_labels=True)
+        for i in range(5000):
+            model.next_event(T0 + timedelta(milliseconds=i))
+        return list(model.labels.items())
+
+    first = labelled(11)
+    assert first == labelled(11)
+    assert first != labelled(12)
+    assert TrafficModel(11, 0.2).labels is None  # kept only when asked: it grows
 
 
 def test_no_bots_when_share_is_zero():
