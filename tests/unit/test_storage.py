@@ -12,10 +12,10 @@ import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
+from app.processor.sessions import SESSIONS_COLUMNS
 from app.processor.sink import REJECTED_COLUMNS
 from app.storage import open_store
 from app.storage.embedded import EmbeddedStore
-from app.processor.sessions import SESSIONS_COLUMNS
 from app.storage.migrations import MigrationError, discover, migrate
 from app.storage.server import ServerStore, connection_args
 from tests.events_table import arrow_events
