@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from app.funnel import FUNNEL_STEPS
 from app.storage import ClickHouseStore
 
 TOP = 8
@@ -37,6 +38,14 @@ class Snapshot:
     # Distinct visitors (user_id) in the current minute and over the last 60 minutes.
     visitors_this_minute: int = 0
     visitors_last_hour: int = 0
+    # Sessions with an event in the last 5 minutes; the share of those minutes' events
+    # from crawler agents; closed sessions flagged as bots (any rule) in the last hour.
+    active_sessions: int = 0
+    bot_agent_share: float = 0.0
+    bot_sessions_last_hour: int = 0
+    sessions_last_hour: int = 0
+    # Sessions at each funnel step over the last hour, home to purchase (bots by agent out).
+    funnel: list[int] = field(default_factory=list)
 
 
 def _window_literal(moment: datetime) -> str:
@@ -102,6 +111,20 @@ def snapshot(
         f"AND window_start <= {_window_literal(datetime.fromtimestamp(minute, UTC))}"
     )[0]
     snap.visitors_this_minute, snap.visitors_last_hour = visitors["minute"], visitors["hour"]
+    active = store.query("SELECT * FROM active_sessions")[0]
+    snap.active_sessions = active["active_sessions"]
+    snap.bot_agent_share = (
+        active["bot_agent_events"] / active["events"] if active["events"] else 0.0
+    )
+    closed = store.query(
+        "SELECT count() AS sessions, toUInt64(sum(is_bot)) AS bots FROM sessions FINAL "
+        "WHERE session_end > now64(3) - INTERVAL 1 HOUR"
+    )[0]
+    snap.sessions_last_hour, snap.bot_sessions_last_hour = closed["sessions"], closed["bots"]
+    snap.funnel = [
+        r["sessions"]
+        for r in store.query("SELECT sessions FROM funnel_last(minutes = 60, bots = 0)")
+    ]
     rate = progress["rate"]
     snap.events_per_second = 0.0 if rate is None or rate != rate else rate
     return snap
@@ -131,7 +154,17 @@ def render(snap: Snapshot, status: str = "") -> str:
         f"    kafka lag {snap.kafka_lag:>7}    batches {snap.batches}",
         f"clicks counted {snap.counted_total:>8}    late rows dropped {snap.late_rows:>6}",
         f"unique visitors: this minute {snap.visitors_this_minute}"
-        f", last hour {snap.visitors_last_hour}",
+        f", last hour {snap.visitors_last_hour}"
+        f"    active sessions (5 min) {snap.active_sessions}"
+        f"    bot-agent share {snap.bot_agent_share:.1%}",
+        "funnel, last hour: "
+        + (
+            " > ".join(f"{name} {n}" for name, n in zip(FUNNEL_STEPS, snap.funnel, strict=True))
+            if snap.funnel
+            else "none yet"
+        ),
+        f"sessions closed, last hour {snap.sessions_last_hour}"
+        f" (bots {snap.bot_sessions_last_hour})",
         f"records read {snap.records_read} = counted {snap.counted_events}"
         f" + duplicates {snap.duplicates_removed} + late {snap.late_rows}"
         f" + rejected {snap.rejected_total}"

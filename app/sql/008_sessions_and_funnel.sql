@@ -210,7 +210,8 @@ FROM sessions FINAL
 WHERE is_bot = 1
 GROUP BY user_id;
 
--- Sessions with an event in the last 5 minutes (wall clock), and those of crawler agents.
+-- Sessions with an event in the last 5 minutes (wall clock), those of crawler agents, and
+-- those minutes' events (all of them, with a session or not) and crawler agents' events.
 CREATE VIEW active_sessions AS
 SELECT
     uniqExact(session_id) AS active_sessions,
@@ -218,4 +219,4 @@ SELECT
     count() AS events,
     countIf(agent_is_bot = 1) AS bot_agent_events
 FROM events
-WHERE event_time >= now64(3) - INTERVAL 5 MINUTE AND session_id IS NOT NULL;
+WHERE event_time >= now64(3) - INTERVAL 5 MINUTE;

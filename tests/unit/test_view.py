@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.processor.progress import PROGRESS_COLUMNS
-from app.processor.sink import PAGE_CLICKS_COLUMNS, REJECTED_COLUMNS
+from app.processor.sink import EVENTS_COLUMNS, PAGE_CLICKS_COLUMNS, REJECTED_COLUMNS
 from app.runtime import view
 from tests.events_table import arrow_events
 
 NOW = datetime.now(UTC).replace(second=30, microsecond=0)
 CURRENT = NOW.replace(second=0)
 PREVIOUS = CURRENT - timedelta(minutes=1)
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"
 
 
 def test_render_draws_both_windows_and_the_health_line():
@@ -36,6 +37,11 @@ def test_render_draws_both_windows_and_the_health_line():
         rejected_total=2,
         visitors_this_minute=6,
         visitors_last_hour=40,
+        active_sessions=5,
+        bot_agent_share=0.125,
+        sessions_last_hour=30,
+        bot_sessions_last_hour=4,
+        funnel=[20, 12, 9, 4, 2, 1],
     )
     assert view.render(snap, "running").splitlines() == [
         "clickstream demo  2026-01-15 12:00:30 UTC  running",
@@ -47,7 +53,10 @@ def test_render_draws_both_windows_and_the_health_line():
         "",
         "events in/s     199.5    batch duration    812 ms    kafka lag       9    batches 31",
         "clicks counted       55    late rows dropped      4",
-        "unique visitors: this minute 6, last hour 40",
+        "unique visitors: this minute 6, last hour 40    active sessions (5 min) 5"
+        "    bot-agent share 12.5%",
+        "funnel, last hour: home 20 > category 12 > product 9 > cart 4 > checkout 2 > purchase 1",
+        "sessions closed, last hour 30 (bots 4)",
         "records read 71 = counted 55 + duplicates 10 + late 4 + rejected 2",
         "rejected: malformed_json 2",
     ]
@@ -114,8 +123,27 @@ def test_snapshot_reads_latest_counts_rejects_and_progress(store):
         ("e6", NOW - timedelta(hours=2), "dan"),
     ]
     store.insert_arrow("events", arrow_events(events), dedup_token="t5")
+    # Sessions: s1 reaches the cart this minute; s2 is a crawler at home.
+    sessions = [
+        ("e7", NOW, "eve", "s1", "/", "page_view", BROWSER),
+        ("e8", NOW, "eve", "s1", "/cart", "page_view", BROWSER),
+        ("e9", NOW, "bot-1", "s2", "/", "page_view", "curl/8.5.0"),
+    ]
+    store.insert(
+        "events",
+        EVENTS_COLUMNS,
+        [
+            (*e[:4], e[4], e[5], None, e[6], None, None, 1, 0, 100 + i, 1)
+            for i, e in enumerate(sessions)
+        ],
+        dedup_token="t6",
+    )
     snap = view.snapshot(store, 60, now=NOW)
-    assert (snap.visitors_this_minute, snap.visitors_last_hour) == (2, 3)
+    assert (snap.visitors_this_minute, snap.visitors_last_hour) == (4, 5)
+    assert (snap.active_sessions, snap.bot_agent_share) == (2, 1 / 8)  # 1 of 8 events recent
+    # s1 reached the cart, so every step before it; the crawler is left out.
+    assert snap.funnel == [1, 1, 1, 1, 0, 0]
+    assert (snap.sessions_last_hour, snap.bot_sessions_last_hour) == (0, 0)  # none closed
     assert snap.current_top == [("/", 9), ("/cart", 2)]
     assert snap.previous_top == [("/help", 7)]
     assert snap.counted_total == 18
