@@ -347,6 +347,14 @@ SETTINGS: tuple[Setting, ...] = (
         "and SHA-256 are always kept",
     ),
     Setting(
+        "EVENTS_TTL_DAYS",
+        "processor",
+        str(PAGE_CLICKS_TTL_DAYS),
+        _positive_int,
+        "Days of event time the events table keeps (set on the table when the processor "
+        "starts); at least a day more than MAX_EVENT_AGE",
+    ),
+    Setting(
         "SESSION_IDLE_TIMEOUT",
         "processor",
         "30m",
@@ -514,6 +522,7 @@ class Settings:
     max_event_bytes: int
     max_page_url_length: int
     reject_sample_bytes: int
+    events_ttl_days: int
     session_idle_timeout: float
     long_session_duration: float
     repeated_views: int
@@ -546,6 +555,12 @@ class Settings:
                 f"MAX_EVENT_AGE={self.max_event_age / 86400:g}d: at most "
                 f"{PAGE_CLICKS_TTL_DAYS - 1}d, a day inside the {PAGE_CLICKS_TTL_DAYS}-day "
                 "TTL of page_clicks_1m (older rows would be dropped at insert, silently)"
+            )
+        if self.events_ttl_days * 86400 < self.max_event_age + 86400:
+            raise SettingsError(
+                f"EVENTS_TTL_DAYS={self.events_ttl_days}: at least a day more than "
+                f"MAX_EVENT_AGE={self.max_event_age / 86400:g}d (an older event is dropped "
+                "at insert, counted and yet missing from events); lower MAX_EVENT_AGE first"
             )
         faults = (
             self.fault_malformed_rate

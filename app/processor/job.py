@@ -158,12 +158,26 @@ def build_query(spark: SparkSession, settings: Settings) -> DataFrame:
     return transforms.dedupe(judged, settings.watermark_delay)
 
 
+def set_events_ttl(store: ClickHouseStore, days: int) -> None:
+    """Give events the TTL of EVENTS_TTL_DAYS, if it has another (a setting, not a migration)."""
+    engine = store.query(
+        "SELECT engine_full FROM system.tables "
+        "WHERE database = currentDatabase() AND name = 'events'"
+    )[0]["engine_full"]
+    if f"TTL toDateTime(event_time) + toIntervalDay({int(days)}) " not in engine:
+        log.info("events: TTL set to %d days of event time", days)
+        store.command(
+            f"ALTER TABLE events MODIFY TTL toDateTime(event_time) + INTERVAL {int(days)} DAY"
+        )
+
+
 def start(
     spark: SparkSession, settings: Settings, store: ClickHouseStore, available_now: bool = False
 ) -> Pipeline:
     """Start the query; with available_now it reads what is in the topic, then stops."""
     checkpoint = str(Path(settings.checkpoint_dir) / QUERY_NAME)
     check_checkpoint_matches_table(store, checkpoint)
+    set_events_ttl(store, settings.events_ttl_days)
     sink = ClickstreamBatchWriter(
         spark,
         store,

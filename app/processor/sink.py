@@ -107,7 +107,8 @@ def check_checkpoint_matches_table(store: ClickHouseStore, checkpoint: str) -> N
             f"but CHECKPOINT_DIR has no checkpoint at {checkpoint}. A new query would count "
             "from batch 0 again and its counts would lose to the old ones. Restore the "
             "checkpoint folder, or start clean: TRUNCATE TABLE page_clicks_1m, "
-            "rejected_events, pipeline_progress, events and unique_visitors_1m (make clean "
+            "rejected_events, pipeline_progress, events, unique_visitors_1m, session_activity, "
+            "funnel_1m and sessions (make clean "
             "does it for the demo)."
         )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.funnel import funnel_step
+from app.processor.job import set_events_ttl
 from app.processor.sessions import SessionRules, close_sessions_sql, closing_sql
 from app.processor.sink import EVENTS_COLUMNS
 from app.storage import bot_agents
@@ -281,3 +282,30 @@ def test_every_sessions_column_is_computed_by_the_close_pass():
     table = created[created.index("CREATE TABLE sessions") : created.index("ENGINE = Replacing")]
     declared = re.findall(r"^\s{4}(\w+)\s+\w", table, flags=re.MULTILINE)
     assert listed == declared
+
+
+def test_the_events_ttl_follows_the_setting_and_is_set_once(store):
+    def ttl() -> str:
+        engine = store.query(
+            "SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+            "AND name = 'events'"
+        )[0]["engine_full"]
+        return re.search(r"TTL (.*?) SETTINGS", engine).group(1)
+
+    assert ttl() == "toDateTime(event_time) + toIntervalDay(90)"
+    commands: list[str] = []
+
+    class Recording:
+        def query(self, sql):
+            return store.query(sql)
+
+        def command(self, sql):
+            commands.append(sql)
+            store.command(sql)
+
+    set_events_ttl(Recording(), 90)
+    assert commands == []  # already so: no ALTER
+    set_events_ttl(Recording(), 120)
+    assert ttl() == "toDateTime(event_time) + toIntervalDay(120)"
+    set_events_ttl(Recording(), 120)
+    assert len(commands) == 1

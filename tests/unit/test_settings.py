@@ -150,3 +150,12 @@ def test_the_events_ttl_covers_every_event_validation_accepts():
 
     newest = [m for m in discover() if "CREATE TABLE events" in m.sql][-1]
     assert f"TTL toDateTime(event_time) + INTERVAL {PAGE_CLICKS_TTL_DAYS} DAY" in newest.sql
+
+
+def test_events_ttl_must_outlast_the_oldest_event_validation_accepts():
+    with pytest.raises(SettingsError) as caught:
+        load(environ={"EVENTS_TTL_DAYS": "30"})
+    assert str(caught.value).startswith("EVENTS_TTL_DAYS=30: at least a day more than")
+    assert "MAX_EVENT_AGE=89d" in str(caught.value)
+    shorter = load(environ={"EVENTS_TTL_DAYS": "30", "MAX_EVENT_AGE": "29d"})
+    assert (shorter.events_ttl_days, load(environ={}).events_ttl_days) == (30, 90)
