@@ -57,7 +57,20 @@ EXPECTED_CARDS = {
         "line",
         (22, 0, 24, 7),
     ),
+    "Funnel, last hour (bots by agent excluded)": ("funnel_last_hour.sql", "bar", (29, 0, 12, 8)),
+    "Sessions per minute: bounce rate and problems, last 3 hours": (
+        "sessions_per_minute.sql",
+        "table",
+        (29, 12, 12, 8),
+    ),
+    "Problem sessions, latest 100": ("problem_sessions.sql", "table", (37, 0, 24, 8)),
+    "Bots: users flagged, by last seen": ("bots.sql", "table", (45, 0, 16, 7)),
+    "Active sessions now (last 5 minutes)": ("active_sessions.sql", "table", (45, 16, 8, 7)),
 }
+# The dashboard they make on a fresh Metabase: (dashcard id, card id, row, col, w, h).
+EXPECTED_DASHCARDS = [
+    (n, n, *layout) for n, (_, _, layout) in enumerate(EXPECTED_CARDS.values(), 1)
+]
 OBFUSCATED = "**MetabasePass**"
 
 
@@ -484,6 +497,11 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
             "created card 'Pipeline health, last hour' (id 4)",
             "created card 'Where every record went (last hour)' (id 5)",
             "created card 'Unique visitors per minute, last hour' (id 6)",
+            "created card 'Funnel, last hour (bots by agent excluded)' (id 7)",
+            "created card 'Sessions per minute: bounce rate and problems, last 3 hours' (id 8)",
+            "created card 'Problem sessions, latest 100' (id 9)",
+            "created card 'Bots: users flagged, by last seen' (id 10)",
+            "created card 'Active sessions now (last 5 minutes)' (id 11)",
             "created dashboard 'Clickstream live' (id 1)",
             "updated dashboard 'Clickstream live' (id 1): cards",
         ],
@@ -495,6 +513,11 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
             "Pipeline health, last hour": 4,
             "Where every record went (last hour)": 5,
             "Unique visitors per minute, last hour": 6,
+            "Funnel, last hour (bots by agent excluded)": 7,
+            "Sessions per minute: bounce rate and problems, last 3 hours": 8,
+            "Problem sessions, latest 100": 9,
+            "Bots: users flagged, by last seen": 10,
+            "Active sessions now (last 5 minutes)": 11,
         },
         "dashboard_id": 1,
         "dashboard_url": "http://localhost:3000/dashboard/1#refresh=15",
@@ -550,17 +573,18 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
         "graph.dimensions": ["minute", "page_url"],
         "graph.metrics": ["clicks"],
     }
+    assert metabase.cards[6]["visualization_settings"] == {
+        "graph.dimensions": ["minute"],
+        "graph.metrics": ["unique_visitors", "unique_visitors_without_bot_agents"],
+    }
+    assert metabase.cards[7]["visualization_settings"] == {
+        "graph.dimensions": ["step_name"],
+        "graph.metrics": ["sessions"],
+    }
 
     # One dashboard holding every card at its place on the 24-column grid.
     assert [d["name"] for d in metabase.dashboards.values()] == ["Clickstream live"]
-    assert metabase.dashcard_layout(1) == [
-        (1, 1, 0, 0, 12, 8),
-        (2, 2, 0, 12, 12, 8),
-        (3, 3, 8, 0, 12, 7),
-        (4, 4, 8, 12, 12, 7),
-        (5, 5, 15, 0, 24, 7),
-        (6, 6, 22, 0, 24, 7),
-    ]
+    assert metabase.dashcard_layout(1) == EXPECTED_DASHCARDS
     assert oct(setup_files["state"].stat().st_mode & 0o777) == "0o600"
 
 
@@ -582,14 +606,7 @@ def test_second_run_creates_nothing_and_reports_unchanged(
     assert len(metabase.databases) == 2
     assert len(metabase.cards) == len(EXPECTED_CARDS)
     assert len(metabase.dashboards) == 1
-    assert metabase.dashcard_layout(1) == [
-        (1, 1, 0, 0, 12, 8),
-        (2, 2, 0, 12, 12, 8),
-        (3, 3, 8, 0, 12, 7),
-        (4, 4, 8, 12, 12, 7),
-        (5, 5, 15, 0, 24, 7),
-        (6, 6, 22, 0, 24, 7),
-    ]
+    assert metabase.dashcard_layout(1) == EXPECTED_DASHCARDS
     assert "nothing to change" in stderr
 
 
@@ -759,13 +776,15 @@ def _move_a_card(metabase: FakeMetabase) -> None:
 
 
 def _add_a_card(metabase: FakeMetabase) -> None:
-    metabase.cards[7] = {**metabase.cards[1], "id": 7, "name": "Scratch"}
-    metabase.dashcards[9] = {**metabase.dashcards[1], "id": 9, "card_id": 7, "row": 30}
+    free = len(EXPECTED_CARDS) + 1  # the next card id and the next dashcard id
+    metabase.cards[free] = {**metabase.cards[1], "id": free, "name": "Scratch"}
+    metabase.dashcards[free] = {**metabase.dashcards[1], "id": free, "card_id": free, "row": 60}
 
 
 def _show_a_card_twice(metabase: FakeMetabase) -> None:
     # Same card, same place: the set of positions is unchanged, only the count differs.
-    metabase.dashcards[9] = {**metabase.dashcards[1], "id": 9}
+    free = len(EXPECTED_DASHCARDS) + 1
+    metabase.dashcards[free] = {**metabase.dashcards[1], "id": free}
 
 
 def _remove_a_card(metabase: FakeMetabase) -> None:
@@ -779,14 +798,7 @@ def test_dashboard_edited_by_hand_is_put_back(
     metabase, _ = fake
     assert run(setup_files)[0] == 0
     edit(metabase)
-    assert metabase.dashcard_layout(1) != [
-        (1, 1, 0, 0, 12, 8),
-        (2, 2, 0, 12, 12, 8),
-        (3, 3, 8, 0, 12, 7),
-        (4, 4, 8, 12, 12, 7),
-        (5, 5, 15, 0, 24, 7),
-        (6, 6, 22, 0, 24, 7),
-    ]
+    assert metabase.dashcard_layout(1) != EXPECTED_DASHCARDS
 
     code, report, _ = run(setup_files)
 
@@ -794,16 +806,11 @@ def test_dashboard_edited_by_hand_is_put_back(
     assert report["actions"] == ["updated dashboard 'Clickstream live' (id 1): cards"]
     layout = metabase.dashcard_layout(1)
     # Dashcards that survived keep their ids; a re-added one gets the next free id.
-    expected_ids = [1, 2, 3, 5, 6, 7] if edit is _remove_a_card else [1, 2, 3, 4, 5, 6]
+    ids = [row[0] for row in EXPECTED_DASHCARDS]
+    removed = [i for i in ids if i != 4] + [len(ids) + 1]  # dashcard 4 back as a new one
+    expected_ids = removed if edit is _remove_a_card else ids
     assert [row[0] for row in layout] == expected_ids
-    assert sorted(row[1:] for row in layout) == [
-        (1, 0, 0, 12, 8),
-        (2, 0, 12, 12, 8),
-        (3, 8, 0, 12, 7),
-        (4, 8, 12, 12, 7),
-        (5, 15, 0, 24, 7),
-        (6, 22, 0, 24, 7),
-    ]
+    assert sorted(row[1:] for row in layout) == [row[1:] for row in EXPECTED_DASHCARDS]
 
 
 def test_secrets_file_readable_by_others_is_refused(setup_files: dict[str, Path]) -> None:
