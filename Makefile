@@ -42,6 +42,10 @@ demo: export FAULT_NULL_USER_RATE ?= 0.003
 demo: export FAULT_NULL_PAGE_RATE ?= 0.002
 demo: export FAULT_LATE_RATE ?= 0.01
 demo: export FAULT_DUPLICATE_RATE ?= 0.01
+# Sessions close 2 minutes after their last event (plus the 2-minute watermark delay),
+# not 30, so the view shows closed sessions and bots within minutes; a human's gaps
+# between events average about 10 s at the demo's rate, far below 2 minutes.
+demo: export SESSION_IDLE_TIMEOUT ?= 2m
 demo bench profile: export SPARK_JARS ?= $(abspath $(JARS))/spark-kafka
 
 .PHONY: demo
