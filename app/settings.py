@@ -121,6 +121,13 @@ def _text(text: str) -> str:
     return text.strip()
 
 
+def _page_or_empty(text: str) -> str:
+    page = text.strip()
+    if page and not page.startswith("/"):
+        raise _Invalid("expected a page path such as /cart, or nothing")
+    return page
+
+
 def _integer(text: str) -> int:
     return _number(text, int, "an integer")
 
@@ -215,6 +222,35 @@ SETTINGS: tuple[Setting, ...] = (
         _rate,
         "Share of sessions that are bots: half crawlers with bot user agents, half "
         "scrapers with browser agents that sweep product pages fast and never buy",
+    ),
+    Setting(
+        "INCIDENT_PAGE",
+        "producer",
+        "",
+        _page_or_empty,
+        "Stage an incident on this page (e.g. /cart): its traffic drops to "
+        "INCIDENT_TRAFFIC_SHARE of normal for a while; empty stages none",
+    ),
+    Setting(
+        "INCIDENT_TRAFFIC_SHARE",
+        "producer",
+        "0",
+        _rate,
+        "Share of the page's events still sent during the incident (0: it goes silent)",
+    ),
+    Setting(
+        "INCIDENT_START",
+        "producer",
+        "60s",
+        _non_negative_duration,
+        "When the incident starts, after the producer starts",
+    ),
+    Setting(
+        "INCIDENT_DURATION",
+        "producer",
+        "60s",
+        _positive_duration,
+        "How long the incident lasts",
     ),
     Setting(
         "PRODUCER_CONCURRENT_SESSIONS",
@@ -503,6 +539,10 @@ class Settings:
     producer_seed: int
     producer_bot_share: float
     producer_concurrent_sessions: int
+    incident_page: str
+    incident_traffic_share: float
+    incident_start: float
+    incident_duration: float
     producer_compression: str
     producer_client: str
     producer_manifest: str

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from app import settings as settings_module
 from app.lifecycle import stop_on_signals
 from app.producer.faults import FaultInjector, FaultRates
+from app.producer.incident import Incident, IncidentFilter
 from app.producer.manifest import Manifest
 from app.producer.publisher import PUBLISH_ERRORS, open_publisher
 from app.producer.traffic import TrafficModel
@@ -30,6 +31,7 @@ class RunSummary:
     sent: int
     failed: int
     seconds: float
+    suppressed: int = 0  # generated, but held back by a staged incident (not sent)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -38,6 +40,7 @@ class RunSummary:
                 "sent": self.sent,
                 "failed": self.failed,
                 "seconds": round(self.seconds, 2),
+                "suppressed": self.suppressed,
                 "events_per_second": round(self.generated / self.seconds, 1) if self.seconds else 0,
             }
         )
@@ -64,6 +67,7 @@ def run(settings: Settings, stop: threading.Event) -> RunSummary:
         record_labels=bool(settings.producer_manifest),
     )
     faults = FaultInjector(fault_rates(settings), settings.producer_seed)
+    incident = IncidentFilter(Incident.from_settings(settings), settings.producer_seed)
     manifest = (
         Manifest(settings.window_duration, labels=model.labels)
         if settings.producer_manifest
@@ -91,9 +95,14 @@ def run(settings: Settings, stop: threading.Event) -> RunSummary:
             delay = started + generated / settings.producer_rate - now
             if delay > 0 and stop.wait(delay):
                 break
-            for message in faults.apply(model.next_event(datetime.now(UTC))):
-                publisher.send(message)
+            event = model.next_event(datetime.now(UTC))
             generated += 1
+            if manifest:
+                manifest.incident_at(incident.incident, now - started, event["event_time"])
+            if not incident.keeps(event, now - started):
+                continue
+            for message in faults.apply(event):
+                publisher.send(message)
             # Report every few seconds, and once as soon as Kafka has acknowledged the
             # first events: that line tells a supervisor the producer is up.
             if now >= next_report or (not reported and publisher.stats.sent):
@@ -112,7 +121,11 @@ def run(settings: Settings, stop: threading.Event) -> RunSummary:
         if manifest:
             manifest.write(settings.producer_manifest)
     return RunSummary(
-        generated, publisher.stats.sent, publisher.stats.failed, time.monotonic() - started
+        generated,
+        publisher.stats.sent,
+        publisher.stats.failed,
+        time.monotonic() - started,
+        incident.suppressed,
     )
 
 

@@ -82,6 +82,9 @@ class Manifest:
         self.rejected: Counter[str] = Counter()
         self.duplicates_sent = 0
         self._counted: set[str] = set()
+        # A staged incident as it happened: its page and share, and the event times of
+        # the first and last event generated while it lasted (app/producer/incident.py).
+        self.incident: dict[str, Any] | None = None
 
     def acknowledged(self, message: Message) -> None:
         event = message.event
@@ -99,6 +102,18 @@ class Manifest:
             self.late[window][event["page_url"]] += 1
         else:
             self.rejected[message.kind] += 1
+
+    def incident_at(self, incident: Any, elapsed_seconds: float, event_time: str) -> None:
+        """Note the incident's span in event time while it lasts (an Incident)."""
+        if not incident.active(elapsed_seconds):
+            return
+        if self.incident is None:
+            self.incident = {
+                "page": incident.page,
+                "traffic_share": incident.traffic_share,
+                "started_at": event_time,
+            }
+        self.incident["ended_at"] = event_time
 
     def _insights(self, window: str, event: dict[str, Any]) -> None:
         self.users[window].add(event["user_id"])
@@ -146,6 +161,7 @@ class Manifest:
             "late": plain(self.late),
             "rejected": dict(sorted(self.rejected.items())),
             "duplicates_sent": self.duplicates_sent,
+            "incident": self.incident,
             "insights": self.insights(),
             "sessions": {sid: t.to_dict() for sid, t in sorted(self.sessions.items())},
         }

@@ -160,3 +160,57 @@ def test_manifest_file_is_written_atomically(tmp_path):
     manifest.write(str(target))
     assert json.loads(target.read_text())["counted_events"] == 10
     assert not list(target.parent.glob("*.tmp"))
+
+
+def test_manifest_insights_by_hand():
+    def message(n, second, user, session, page, kind="page_view"):
+        event = {
+            "event_id": f"id-{n}",
+            "event_time": f"2026-11-29T12:0{second // 60}:{second % 60:02d}.000Z",
+            "user_id": user,
+            "session_id": session,
+            "page_url": page,
+            "event_type": kind,
+        }
+        return faults.Message(user.encode(), b"{}", faults.VALID, event)
+
+    manifest = Manifest(60, labels={"s1": "human", "s2": "scraper"})
+    for m in [
+        message(1, 5, "ann", "s1", "/"),
+        message(2, 10, "ann", "s1", "/products/1"),
+        message(3, 11, "ann", "s1", "/products/1", "add_to_cart"),
+        message(4, 20, "bob", "s2", "/products/2"),
+        message(5, 70, "ann", "s1", "/products/1"),
+        message(6, 70, "ann", "s1", "/help", "click"),
+        message(7, 80, "cid", None, "/"),
+    ]:
+        manifest.acknowledged(m)
+    got = manifest.to_dict()
+    assert got["insights"] == {
+        "2026-11-29T12:00:00Z": {
+            "unique_users": 2,
+            "sessions_started": 2,
+            "bot_sessions_started": 1,
+            "funnel": [2, 2, 2, 1, 0, 0],
+        },
+        "2026-11-29T12:01:00Z": {
+            "unique_users": 2,
+            "sessions_started": 0,
+            "bot_sessions_started": 0,
+            "funnel": [1, 1, 1, 0, 0, 0],
+        },
+    }
+    assert got["sessions"]["s1"] == {
+        "user_id": "ann",
+        "label": "human",
+        "start": "2026-11-29T12:00:05.000Z",
+        "end": "2026-11-29T12:01:10.000Z",
+        "events": 5,
+        "page_views": 3,
+        "max_views_of_one_page": 2,
+        "deepest_step": 4,
+        "entry_page": "/",
+        # The last event sent among those of the latest time: the click on /help.
+        "exit_page": "/help",
+    }
+    assert got["sessions"]["s2"]["label"] == "scraper" and got["incident"] is None
