@@ -5,7 +5,7 @@
 --   * funnel_step: 1 home, 2 category, 3 product, 4 cart, 5 checkout, 6 purchase, 0 other
 --     (app/funnel.py is the same function for the producer's ground truth; a test checks
 --     that the two agree).
---   * A session is the events of one session_id. It is closed, and gets its row in
+--   * A session is the events of one session_id (not NULL, not blank). It is closed, and gets its row in
 --     sessions, once the job's watermark is more than SESSION_IDLE_TIMEOUT past its last
 --     event: no event older than the watermark is accepted any more, so a closed session's
 --     events are final. The job's sink writes the rows (app/processor/sessions.py).
@@ -71,7 +71,7 @@ SELECT
     min(event_time) AS first_seen,
     max(event_time) AS last_seen
 FROM events
-WHERE session_id IS NOT NULL
+WHERE notEmpty(trimBoth(ifNull(session_id, '')))
 GROUP BY session_id;
 
 -- The funnel per minute of event time: for each step, the distinct sessions with an event
@@ -96,7 +96,7 @@ SELECT
     agent_is_bot,
     uniqExactState(assumeNotNull(session_id)) AS sessions
 FROM events
-WHERE session_id IS NOT NULL AND funnel_step > 0
+WHERE notEmpty(trimBoth(ifNull(session_id, ''))) AND funnel_step > 0
 GROUP BY window_start, step, agent_is_bot;
 
 -- One row per minute: the sessions at each step (bots by agent included).

@@ -264,6 +264,8 @@ def test_the_funnel_counts_sessions_at_a_step_or_later_once_per_range(store):
     events.add("b", 61, "/checkout", "checkout")  # b, next minute: up to checkout
     events.add("c", 3, "/help")  # c: outside the funnel
     events.add("d", 4, "/", agent="curl/8.5.0")  # d: a crawler at home
+    events.add(None, 5, "/")  # no session: in no funnel
+    events.add(" ", 6, "/")  # a blank session: none either
     events.insert(store, "q:1:0")
     rows = store.query("SELECT * FROM funnel_per_minute ORDER BY window_start")
     assert [tuple(r.values())[1:] for r in rows] == [(3, 2, 2, 1, 0, 0), (1, 1, 1, 1, 1, 0)]
@@ -273,6 +275,10 @@ def test_the_funnel_counts_sessions_at_a_step_or_later_once_per_range(store):
         "FROM funnel_1m"
     )
     assert merged == [{"cart": 1, "home_no_bots": 2}]
+    # Nor are they sessions, to close or to count.
+    assert store.query("SELECT session_id FROM session_activity ORDER BY session_id") == [
+        {"session_id": s} for s in "abcd"
+    ]
 
 
 def test_every_sessions_column_is_computed_by_the_close_pass():
