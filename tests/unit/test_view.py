@@ -11,9 +11,16 @@ from app.processor.sink import EVENTS_COLUMNS, PAGE_CLICKS_COLUMNS, REJECTED_COL
 from app.runtime import view
 from tests.events_table import arrow_events
 
-NOW = datetime.now(UTC).replace(second=30, microsecond=0)
-CURRENT = NOW.replace(second=0)
-PREVIOUS = CURRENT - timedelta(minutes=1)
+
+def moments() -> tuple[datetime, datetime, datetime]:
+    """Now (at :30 of this minute), this minute and the one before, when a test runs: the
+    views that count back from ClickHouse's clock (active_sessions, the last hour) must
+    see the rows as recent however long the suite ran before this test."""
+    now = datetime.now(UTC).replace(second=30, microsecond=0)
+    current = now.replace(second=0)
+    return now, current, current - timedelta(minutes=1)
+
+
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"
 
 
@@ -71,6 +78,7 @@ def test_render_before_any_data():
 
 
 def test_snapshot_reads_latest_counts_rejects_and_progress(store):
+    NOW, CURRENT, PREVIOUS = moments()
     store.insert(
         "page_clicks_1m",
         PAGE_CLICKS_COLUMNS,
