@@ -42,6 +42,7 @@ BROKER_KILLS = 2
 # What each restarted processor's kill waits for, shuffled with SEED; with the kill of the
 # first run, 11 kills in all. Start-up kills are cheap; the others wait for a batch, and
 # a Spark start plus its first batch is most of what this test costs.
+IDLE_TIMEOUT = 10
 PROCESSOR_KILLS = ("start-up",) * 6 + ("batch start",) * 2 + ("later in a batch", "after a commit")
 
 T_START = time.monotonic()
@@ -166,6 +167,11 @@ def test_broker_and_processor_crashes_leave_the_counts_exact(own_broker, tmp_pat
         fault_null_user_rate="0.01",
         fault_null_page_rate="0.01",
         fault_duplicate_rate="0.03",
+        # Sessions close 10 s after their last event (plus a 5 s watermark delay), so the
+        # crashes fall among sessions closing; 64 open sessions keep a human's gaps short.
+        watermark_delay="5s",
+        session_idle_timeout=f"{IDLE_TIMEOUT}s",
+        producer_concurrent_sessions="64",
     )
     producer_log, processor_log = tmp_path / "producer.log", tmp_path / "processor.log"
     producer = start("app.producer", settings, producer_log)
@@ -267,7 +273,8 @@ def test_broker_and_processor_crashes_leave_the_counts_exact(own_broker, tmp_pat
 
     store = EmbeddedStore(str(tmp_path / "clickhouse"), "clickstream")
     try:
-        assert_outputs_equal_manifest(store, truth)
+        closed = assert_outputs_equal_manifest(store, truth, IDLE_TIMEOUT)
+        assert len(closed) > 100
 
         # Every restart resumed its checkpoint: one query id per query across all runs.
         identities = store.query(

@@ -18,7 +18,9 @@ from app.processor.sessions import SessionRules, close_sessions_sql, closing_sql
 from app.processor.sink import EVENTS_COLUMNS
 from app.storage import bot_agents
 
-T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+# A day ago, on the hour: inside every table's TTL whenever the tests run (a fixed date
+# would fall out of the 90 days one day, and chDB drops expired rows at insert).
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 RULES = SessionRules(
     idle_timeout_seconds=30,
