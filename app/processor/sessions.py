@@ -43,6 +43,7 @@ SESSIONS_COLUMNS = (
     "closed_at",
     "batch_id",
 )
+# The bot rules, in the order they are tried (the README lists them the same way).
 BOT_REASONS = ("user_agent", "pages_per_minute", "constant_intervals", "no_cart_many_views")
 
 

@@ -14,7 +14,12 @@ import pytest
 
 from app.funnel import funnel_step
 from app.processor.job import set_events_ttl
-from app.processor.sessions import SessionRules, close_sessions_sql, closing_sql
+from app.processor.sessions import (
+    BOT_REASONS,
+    SessionRules,
+    close_sessions_sql,
+    closing_sql,
+)
 from app.processor.sink import EVENTS_COLUMNS
 from app.storage import bot_agents
 
@@ -317,3 +322,13 @@ def test_the_events_ttl_follows_the_setting_and_is_set_once(store):
     assert ttl() == "toDateTime(event_time) + toIntervalDay(120)"
     set_events_ttl(Recording(), 120)
     assert len(commands) == 1
+
+
+def test_the_bot_reasons_are_documented_and_applied_in_one_order():
+    readme = (SQL.parents[1] / "README.md").read_text()
+    table = readme[readme.index("- **Bots**") :]
+    table = table[: table.index("\n\n", table.index("| reason |"))]
+    assert re.findall(r"^\s*\| `(\w+)` \|", table, flags=re.MULTILINE) == list(BOT_REASONS)
+    sql = close_sessions_sql(RULES, 0, 1, 0, 2, 3, "t")
+    named = [name for name in re.findall(r"'(\w+)'", sql) if name in BOT_REASONS]
+    assert named == list(BOT_REASONS)
