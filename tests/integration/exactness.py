@@ -119,6 +119,7 @@ def assert_insights_equal_manifest(
 
 
 def _window(start: datetime) -> str:
+    """A window's start as the manifest writes it (2026-12-02T05:00:00Z)."""
     return start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -126,6 +127,6 @@ def _as_manifest(rows: list[dict], count: str) -> dict[str, dict[str, int]]:
     """Rows of (window_start, page_url, count) in the manifest's shape: window -> page -> n."""
     shaped: dict[str, dict[str, int]] = {}
     for r in rows:
-        window = r["window_start"].strftime("%Y-%m-%dT%H:%M:%SZ")
+        window = _window(r["window_start"])
         shaped.setdefault(window, {})[r["page_url"]] = r[count]
     return shaped
