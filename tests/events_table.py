@@ -9,7 +9,7 @@ def arrow_events(rows: list[tuple[str, datetime, str]], batch_id: int = 1):
     """A pyarrow Table of events as the sink hands it over (EVENTS_COLUMNS)."""
     import pyarrow as pa
 
-    from app.processor.sink import EVENTS_COLUMNS
+    from app.processor.batch import EVENTS_COLUMNS
 
     n = len(rows)
     columns = {

@@ -25,11 +25,16 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession
-from pyspark.sql import functions as F
 
 from app.processor import sessions, transforms
+from app.processor.batch import (
+    Increment,
+    event_rows,
+    reject_rows,
+    split,
+    window_increments,
+)
 from app.processor.progress import (
     PROGRESS_COLUMNS,
     BatchAccount,
@@ -52,22 +57,6 @@ REJECTED_COLUMNS = (
     "raw_prefix",
     "raw_bytes",
     "raw_sha256",
-    "batch_id",
-)
-EVENTS_COLUMNS = (
-    "event_id",
-    "event_time",
-    "user_id",
-    "session_id",
-    "page_url",
-    "event_type",
-    "referrer",
-    "user_agent",
-    "device",
-    "country",
-    "schema_version",
-    "kafka_partition",
-    "kafka_offset",
     "batch_id",
 )
 # Events are inserted in slices of this many rows, each with its own token.
@@ -174,7 +163,10 @@ def newest_totals(
 
 
 def page_clicks_rows(
-    increments: Sequence[Row], totals: dict[tuple[int, str], int], batch_id: int, query_id: str
+    increments: Sequence[Increment],
+    totals: dict[tuple[int, str], int],
+    batch_id: int,
+    query_id: str,
 ) -> list[tuple[Any, ...]]:
     return [
         (
@@ -241,57 +233,31 @@ class ClickstreamBatchWriter:
         return with_retries(action, self.options.retries, self.options.backoff_seconds, what)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        # The batch is computed once (Kafka read, parse, checks, dedupe) and kept while
-        # every output reads it; without persist each output would run the plan again,
-        # reading Kafka and updating the dedupe state once per output.
-        batch.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            # One job computes the batch, caches it, and gives the increments and the
-            # number of rejects.
-            counts = transforms.batch_counts(batch, self.options.window_seconds).collect()
-            increments = [r for r in counts if not r.rejected]
-            has_rejects = any(r.rejected for r in counts)
-            # The batch has been computed: its execution's metrics are final now.
-            query = self.spark._jsparkSession.streams().get(self.query_id)
-            metrics = execution_metrics(query.streamingQuery().lastExecution())
-            last_progress = query.lastProgress()
-            lag = kafka_lag(json.loads(last_progress.json())) if last_progress else 0
-            # Every valid event, for the events table (and what ClickHouse derives from
-            # it), as Arrow: no Python object per value. The whole batch's events sit in
-            # the driver at once: at most MAX_OFFSETS_PER_TRIGGER of them (about 40 MB at
-            # the defaults). A fixed order, so a replay cuts the same slices.
-            events = (
-                transforms.valid_events(batch)
-                .sortWithinPartitions("kafka_partition", "kafka_offset")
-                .select(*EVENTS_COLUMNS[:-1], F.lit(batch_id).cast("long").alias("batch_id"))
-                .toArrow()
-                if increments
-                else None
-            )
-            rejects = (
-                transforms.rejected_events(batch)
-                # Epoch milliseconds: a collected timestamp would be read in the local zone.
-                .withColumn("kafka_timestamp_ms", F.unix_millis("kafka_timestamp"))
-                # A fixed order, so a replay cuts the same chunks (each chunk's token must
-                # stand for the same rows); within partitions, so it costs no shuffle.
-                .sortWithinPartitions("kafka_partition", "kafka_offset")
-            )
-            self.write(
-                batch_id,
-                increments,
-                rejects.toLocalIterator() if has_rejects else iter(()),
-                metrics,
-                str(query.runId()),
-                lag,
-                events,
-            )
-        finally:
-            batch.unpersist()
+        # One Spark job per batch: it computes the batch (Kafka read, parse, checks,
+        # dedupe) and brings every row to the driver as Arrow, where the batch is split
+        # into each output's rows (app/processor/batch.py). No cache, no second job: a
+        # Spark job costs a batch a fixed quarter-second or more here.
+        rows = transforms.batch_rows(batch, self.options.window_seconds).toArrow()
+        valid, rejected = split(rows)
+        # The batch has been computed: its execution's metrics are final now.
+        query = self.spark._jsparkSession.streams().get(self.query_id)
+        metrics = execution_metrics(query.streamingQuery().lastExecution())
+        last_progress = query.lastProgress()
+        lag = kafka_lag(json.loads(last_progress.json())) if last_progress else 0
+        self.write(
+            batch_id,
+            window_increments(valid, self.options.window_seconds),
+            reject_rows(rejected, REJECTS_PER_INSERT),
+            metrics,
+            str(query.runId()),
+            lag,
+            event_rows(valid, batch_id) if valid.num_rows else None,
+        )
 
     def write(
         self,
         batch_id: int,
-        increments: Sequence[Row],
+        increments: Sequence[Increment],
         rejects: Iterable[Row],
         metrics: ExecutionMetrics,
         run_id: str,
@@ -330,7 +296,7 @@ class ClickstreamBatchWriter:
         log.debug("batch %d: %s", batch_id, account)
         return account
 
-    def _write_counts(self, increments: Sequence[Row], batch_id: int, token: str) -> None:
+    def _write_counts(self, increments: Sequence[Increment], batch_id: int, token: str) -> None:
         if not increments:
             return
         totals = newest_totals(self.store, [r.window_start for r in increments])

@@ -277,39 +277,49 @@ def rejected_events(deduped: DataFrame) -> DataFrame:
     )
 
 
-def count_page_clicks(events: DataFrame, window_seconds: float) -> DataFrame:
-    """Clicks per page per tumbling window; window bounds as epoch seconds (no time zones).
+def window_start(event_time: Column, window_seconds: float) -> Column:
+    """The tumbling window's start in epoch seconds: floor(t / w) * w (no time zones).
 
-    Applied to one micro-batch of deduplicated events, this is the batch's increment; the
-    sink adds it to the counts so far (through `batch_counts`, which is this plus the
-    number of rejects, in one pass).
+    Computed, not Spark's window(), which would drop the rejects: they have no time."""
+    width = int(window_seconds)
+    return (F.floor(F.unix_seconds(event_time) / width) * width).cast("long")
+
+
+def batch_rows(deduped: DataFrame, window_seconds: float) -> DataFrame:
+    """A micro-batch as the sink collects it: every row, with what any output needs.
+
+    The sink reads this once, as Arrow (one Spark job), and splits it in the driver into
+    the events, the window increments and the rejects (app/processor/batch.py): each
+    further Spark job would cost a batch a fixed quarter-second here. Kafka's order within
+    each partition, so a replay cuts the same slices and chunks; sorting within Spark's
+    partitions costs no shuffle.
     """
-    return batch_counts(events.withColumn("reject_reason", F.lit(None)), window_seconds).drop(
-        "rejected"
-    )
+    names = [f.name for f in FIELDS]
+    return deduped.select(
+        *names,
+        *KAFKA_COLUMNS[:3],
+        # Epoch milliseconds: a collected timestamp would be read in the local zone.
+        F.unix_millis("kafka_timestamp").alias("kafka_timestamp_ms"),
+        F.col("reject_reason").alias("reason"),
+        "raw_prefix",
+        "raw_bytes",
+        "raw_sha256",
+        window_start(F.col("event_time"), window_seconds).alias("window_start"),
+    ).sortWithinPartitions("kafka_partition", "kafka_offset")
 
 
-def batch_counts(deduped: DataFrame, window_seconds: float) -> DataFrame:
-    """One pass over a micro-batch: its window increments, and how many rejects it holds.
+def count_page_clicks(events: DataFrame, window_seconds: float) -> DataFrame:
+    """Clicks per page per tumbling window, in Spark; window bounds as epoch seconds.
 
-    The rows of `count_page_clicks` with rejected = false, plus one row with rejected =
-    true whose clicks is the number of rejects (no window, no page). The sink learns in
-    the same job whether there are rejects to write at all, and skips that pass when
-    there are none (most batches): each Spark job costs a batch a fixed quarter-second
-    here. The window is the tumbling window's, start = floor(t / w) * w in epoch seconds
-    (computed, not Spark's window(), which would drop the rejects: they have no time).
+    The sink counts a batch's increments in the driver from the rows it has collected
+    anyway (app/processor/batch.py), to the same definition; this is the Spark form, for
+    the profile (app/runtime/profile.py) and for the test that both agree.
     """
     width = int(window_seconds)
-    window_start = (F.floor(F.unix_seconds("event_time") / width) * width).cast("long")
     return (
-        deduped.groupBy(
-            F.col("reject_reason").isNotNull().alias("rejected"),
-            window_start.alias("window_start"),
-            F.col("page_url"),
-        )
+        events.groupBy(window_start(F.col("event_time"), width).alias("window_start"), "page_url")
         .agg(F.count(F.lit(1)).alias("clicks"))
         .select(
-            "rejected",
             "window_start",
             (F.col("window_start") + width).alias("window_end"),
             "page_url",

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.funnel import funnel_step
+from app.processor.batch import EVENTS_COLUMNS
 from app.processor.job import set_events_ttl
 from app.processor.sessions import (
     BOT_REASONS,
@@ -20,7 +21,6 @@ from app.processor.sessions import (
     close_sessions_sql,
     closing_sql,
 )
-from app.processor.sink import EVENTS_COLUMNS
 from app.storage import bot_agents
 
 # A day ago, on the hour: inside every table's TTL whenever the tests run (a fixed date

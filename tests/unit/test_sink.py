@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pyspark.sql import Row
 
+from app.processor.batch import EVENTS_COLUMNS
 from app.processor.progress import ExecutionMetrics
 from app.processor.sink import (
     CheckpointMismatch,
@@ -332,7 +333,7 @@ def test_events_are_written_in_slices_each_once(store, tmp_path, monkeypatch):
             "batch_id": pa.array([6] * 5, pa.int64()),
         }
     )
-    assert tuple(events.column_names) == sink_module.EVENTS_COLUMNS
+    assert tuple(events.column_names) == EVENTS_COLUMNS
     sink = writer(store, tmp_path)
     increments = [clicks(int(when.timestamp()), "/cart", 5)]
     sink.write(6, increments, [], metrics(5), "r", 0, events)

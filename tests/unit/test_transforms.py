@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from app.contract import encode
-from app.processor import transforms
+from app.processor import batch, transforms
 
 # A recent minute: events older than MAX_EVENT_AGE (89 days) are rejected as expired.
 T0 = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
@@ -213,13 +213,22 @@ def test_dedupe_then_count_per_page_and_window(spark):
         (start + 60, start + 120, "/", 1),
     ]
     assert transforms.rejected_events(deduped).count() == 2  # each reject has its own key
-    # What the sink collects: the same increments, and the number of rejects, in one pass.
-    assert sorted(
-        tuple(r) for r in transforms.batch_counts(deduped, 60).collect() if not r.rejected
-    ) == [(False, *row) for row in sorted(tuple(r) for r in counted.collect())]
-    assert [tuple(r) for r in transforms.batch_counts(deduped, 60).collect() if r.rejected] == [
-        (True, None, None, None, 2)
+    # What the sink does: collect the batch once, count and split it in the driver. The
+    # same increments as Spark's, the same rejects, and every valid event for `events`.
+    valid, rejected = batch.split(transforms.batch_rows(deduped, 60).toArrow())
+    assert [tuple(r) for r in batch.window_increments(valid, 60)] == [
+        (start, start + 60, "/", 2),
+        (start, start + 60, "/cart", 1),
+        (start + 60, start + 120, "/", 1),
     ]
+    assert [(r.kafka_offset, r.reason) for r in batch.reject_rows(rejected, 1)] == [
+        (6, "malformed_json"),
+        (7, "malformed_json"),
+    ]
+    events = batch.event_rows(valid, 9)
+    assert events.column_names == list(batch.EVENTS_COLUMNS)
+    assert sorted(events["page_url"].to_pylist()) == ["/", "/", "/", "/cart"]
+    assert set(events["batch_id"].to_pylist()) == {9}
 
 
 def test_the_watermark_follows_the_pipeline_clock_not_the_client_clock(spark):

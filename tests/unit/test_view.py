@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.processor.batch import EVENTS_COLUMNS
 from app.processor.progress import PROGRESS_COLUMNS
-from app.processor.sink import EVENTS_COLUMNS, PAGE_CLICKS_COLUMNS, REJECTED_COLUMNS
+from app.processor.sink import PAGE_CLICKS_COLUMNS, REJECTED_COLUMNS
 from app.runtime import view
 from tests.events_table import arrow_events
 
