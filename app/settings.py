@@ -571,8 +571,8 @@ SETTINGS: tuple[Setting, ...] = (
         "notifier",
         "60s",
         _positive_duration,
-        "pipeline_stalled fires when the processor has finished no batch for this long "
-        "while Kafka holds records it has not read",
+        "pipeline_stalled fires when records have waited this long in the events topic "
+        "with no batch finishing (an idle spell is no stall)",
     ),
     Setting(
         "NOTIFY_WEBHOOK_URL",

@@ -7,10 +7,12 @@ flapping page sends one pair of messages per cooldown, not one per flap. Times a
 alerts' own (first_seen), so a notifier catching up after a stop decides as it would have
 live.
 
-pipeline_stalled (the processor has finished no batch for ALERT_STALL_AFTER while the
-events topic holds records it has not read) is judged here, because it must fire while
-the processor is down. Its id is derived from the last heartbeat, so a restarted notifier
-finds the same alert in its ledger.
+pipeline_stalled (records have waited in the events topic for ALERT_STALL_AFTER with no
+batch finishing) is judged here, because it must fire while the processor is down. From
+the moment records are first seen waiting, not from the last batch: after an idle
+spell (nothing sent, so rightly no batch) the next records are no stall until they have
+waited that long. The moment is kept in the ledger, so a restarted notifier gives the
+alert the same id and finds it there.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ log = logging.getLogger("app.notifier")
 
 LAST_HEARTBEAT = "last_heartbeat_ms"
 OFFSETS_AT_HEARTBEAT = "events_offsets_at_heartbeat"
+# When records were first seen waiting since the last heartbeat (none: nothing waits).
+WAITING_SINCE = "records_waiting_since_ms"
 
 
 @dataclass(frozen=True)
@@ -104,40 +108,44 @@ class Notifier:
             return []  # an older heartbeat, read again after a restart
         self.ledger.put(LAST_HEARTBEAT, str(sent_ms))
         self.ledger.put(OFFSETS_AT_HEARTBEAT, json.dumps(end_offsets))
+        self.ledger.put(WAITING_SINCE, "")
         outcomes = []
         for stall_id, subject, first_seen_ms in self.ledger.open_firing(PIPELINE_STALLED):
-            silent = (sent_ms - first_seen_ms) / 1000 + self.options.stall_after_seconds
-            resolved = self._stall(subject, first_seen_ms, silent, RESOLVED, sent_ms)
+            waited = (sent_ms - first_seen_ms) / 1000 + self.options.stall_after_seconds
+            resolved = self._stall(subject, first_seen_ms, waited, RESOLVED, sent_ms)
             assert resolved.alert_id == stall_id
             outcomes.append(self.handle(resolved, now_ms))
         return outcomes
 
     def check_stall(self, end_offsets: dict[str, int], now_ms: int) -> str | None:
-        """Fire pipeline_stalled when the processor is silent and records are waiting."""
-        last = self.ledger.get(LAST_HEARTBEAT)
-        if last is None:
+        """Fire pipeline_stalled once records have waited ALERT_STALL_AFTER with no batch."""
+        if self.ledger.get(LAST_HEARTBEAT) is None:
             return None  # never seen a batch: nothing to compare with
-        silent_ms = now_ms - int(last)
-        if silent_ms < self.options.stall_after_seconds * 1000:
-            return None
         before = json.loads(self.ledger.get(OFFSETS_AT_HEARTBEAT) or "{}")
-        waiting = any(end > before.get(partition, 0) for partition, end in end_offsets.items())
-        if not waiting:
+        if not any(end > before.get(partition, 0) for partition, end in end_offsets.items()):
+            self.ledger.put(WAITING_SINCE, "")
             return None  # idle, not stalled: nothing has arrived since the last batch
-        first_seen_ms = int(last) + int(self.options.stall_after_seconds * 1000)
+        since = self.ledger.get(WAITING_SINCE)
+        if not since:
+            self.ledger.put(WAITING_SINCE, str(now_ms))
+            since = str(now_ms)
+        waited_ms = now_ms - int(since)
+        if waited_ms < self.options.stall_after_seconds * 1000:
+            return None
+        first_seen_ms = int(since) + int(self.options.stall_after_seconds * 1000)
         topic = self.options.events_topic
-        alert = self._stall(topic, first_seen_ms, silent_ms / 1000, FIRING, now_ms)
+        alert = self._stall(topic, first_seen_ms, waited_ms / 1000, FIRING, now_ms)
         return self.handle(alert, now_ms)
 
     def _stall(
-        self, subject: str, first_seen_ms: int, silent_seconds: float, state: str, at_ms: int
+        self, subject: str, first_seen_ms: int, waited_seconds: float, state: str, at_ms: int
     ) -> Alert:
         return Alert(
             alert_id=alert_id(PIPELINE_STALLED, subject, first_seen_ms),
             rule=PIPELINE_STALLED,
             subject=subject,
             state=state,
-            value=round(silent_seconds, 3),
+            value=round(waited_seconds, 3),
             baseline=0.0,
             threshold=self.options.stall_after_seconds,
             first_seen_ms=first_seen_ms,

@@ -127,29 +127,49 @@ def test_without_a_webhook_changes_are_logged(tmp_path, caplog):
     ]
 
 
-def test_stalled_fires_when_batches_stop_while_records_wait_and_resolves_on_the_next(tmp_path):
+def test_stalled_fires_when_records_wait_with_no_batch_and_resolves_on_the_next(tmp_path):
     with Receiver() as receiver:
         n = notifier(tmp_path, receiver.url, stall_after=60)
         beat = heartbeat_json("q", 7, T)
         beat["sent_at"] = "2025-12-02T08:00:00.000Z"
         n.heartbeat(beat, {"0": 100, "1": 50}, T)
-        assert n.check_stall({"0": 900, "1": 50}, T + 59_999) is None  # not yet 60 s
-        assert n.check_stall({"0": 100, "1": 50}, T + 90_000) is None  # idle: nothing waits
-        assert n.check_stall({"0": 101, "1": 50}, T + 90_000) == POSTED
-        # A restart: the ledger has the heartbeat and the alert; nothing is posted twice.
+        assert n.check_stall({"0": 100, "1": 50}, T + 59_999) is None  # idle: nothing waits
+        assert n.check_stall({"0": 101, "1": 50}, T + 60_000) is None  # waits since now
+        assert n.check_stall({"0": 900, "1": 50}, T + 119_999) is None  # not yet 60 s
+        assert n.check_stall({"0": 901, "1": 50}, T + 120_000) == POSTED
+        # A restart: the ledger has when records began to wait, and the alert; nothing
+        # is posted twice.
         n = notifier(tmp_path, receiver.url, stall_after=60)
-        assert n.check_stall({"0": 500, "1": 50}, T + 95_000) == POSTED
-        n.heartbeat(beat, {"0": 500, "1": 50}, T + 96_000)  # the old heartbeat, read again
-        assert n.check_stall({"0": 600, "1": 50}, T + 97_000) == POSTED
+        assert n.check_stall({"0": 950, "1": 50}, T + 125_000) == POSTED
+        n.heartbeat(beat, {"0": 950, "1": 50}, T + 126_000)  # the old heartbeat, read again
+        assert n.check_stall({"0": 960, "1": 50}, T + 127_000) == POSTED
         # The processor is back: its next heartbeat resolves the stall.
-        back = heartbeat_json("q", 8, T + 100_000)
-        back["sent_at"] = "2025-12-02T08:01:40.000Z"
-        assert n.heartbeat(back, {"0": 600, "1": 50}, T + 100_000) == [POSTED]
-    stall_id = "pipeline_stalled:clickstream.events:2025-12-02T08:01:00.000Z"
+        back = heartbeat_json("q", 8, T + 130_000)
+        back["sent_at"] = "2025-12-02T08:02:10.000Z"
+        assert n.heartbeat(back, {"0": 960, "1": 50}, T + 130_000) == [POSTED]
+    stall_id = "pipeline_stalled:clickstream.events:2025-12-02T08:02:00.000Z"
     assert receiver.received() == [(stall_id, "firing"), (stall_id, "resolved")]
-    assert receiver.bodies[0]["alert"]["value"] == 90.0
-    assert receiver.bodies[1]["alert"]["value"] == 100.0
-    assert receiver.bodies[1]["alert"]["resolved_at"] == "2025-12-02T08:01:40.000Z"
+    assert receiver.bodies[0]["alert"]["value"] == 60.0
+    assert receiver.bodies[1]["alert"]["value"] == 70.0
+    assert receiver.bodies[1]["alert"]["resolved_at"] == "2025-12-02T08:02:10.000Z"
+
+
+def test_records_after_an_idle_spell_are_not_a_stall_until_they_have_waited(tmp_path):
+    # The producer paused for two minutes (nothing to read: no batch, rightly), then sent
+    # again. The processor's next batch is a trigger away: no stall yet.
+    with Receiver() as receiver:
+        n = notifier(tmp_path, receiver.url, stall_after=60)
+        beat = heartbeat_json("q", 7, T)
+        beat["sent_at"] = "2025-12-02T08:00:00.000Z"
+        n.heartbeat(beat, {"0": 100}, T)
+        assert n.check_stall({"0": 100}, T + 120_000) is None  # idle
+        assert n.check_stall({"0": 101}, T + 121_000) is None  # a record waits, 0 s
+        assert n.check_stall({"0": 150}, T + 180_999) is None  # 59.999 s
+        assert n.check_stall({"0": 200}, T + 181_000) == POSTED  # 60 s
+    # first_seen: when the first record had waited 60 s (seen waiting at T + 121 s).
+    assert receiver.received() == [
+        ("pipeline_stalled:clickstream.events:2025-12-02T08:03:01.000Z", "firing")
+    ]
 
 
 def test_the_webhook_url_is_a_secret(tmp_path):
