@@ -783,6 +783,12 @@ class Settings:
                 f"MAX_EVENT_AGE={self.max_event_age / 86400:g}d (an older event is dropped "
                 "at insert, counted and yet missing from events); lower MAX_EVENT_AGE first"
             )
+        for name in ("alert_window", "alert_baseline", "alert_settle"):
+            if getattr(self, name) % 1:
+                raise SettingsError(
+                    f"{name.upper()}={getattr(self, name):g}s: use whole seconds "
+                    "(page_drop counts events per second)"
+                )
         if self.alert_recover_share <= self.alert_drop_share:
             raise SettingsError(
                 f"ALERT_RECOVER_SHARE={self.alert_recover_share:g}: must be above "

@@ -50,11 +50,21 @@ def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def data_clock_ms(store: ClickHouseStore, batch_time_ms: int) -> int | None:
+def data_clock_ms(
+    store: ClickHouseStore, batch_time_ms: int, lookback_seconds: float
+) -> int | None:
     """The newest event time at or before the batch's clock; None while events is empty.
 
-    Read in the table's order from its end (events is sorted by event_time), so it costs
-    a few granules however long the table is."""
+    Looked for in the lookback first (a range of the table's sort key: a few granules),
+    and only when that is empty in the whole table, read in order from its end."""
+    since = batch_time_ms - int(lookback_seconds * 1000)
+    rows = store.query(
+        "SELECT count() AS n, toInt64(toUnixTimestamp64Milli(max(event_time))) AS ms "
+        f"FROM events WHERE event_time > {_ms_literal(since)} "
+        f"AND event_time <= {_ms_literal(batch_time_ms)}"
+    )
+    if rows and rows[0]["n"]:
+        return int(rows[0]["ms"])
     rows = store.query(
         "SELECT toInt64(toUnixTimestamp64Milli(event_time)) AS ms FROM events "
         f"WHERE event_time <= {_ms_literal(batch_time_ms)} ORDER BY event_time DESC LIMIT 1"
@@ -67,19 +77,21 @@ def page_counts(
 ) -> dict[str, tuple[int, int]]:
     """{page: (count in the recent window, count in the baseline stretch)} of watched pages.
 
-    recent = [clock - settle - window, clock - settle); baseline = the ALERT_BASELINE just
-    before it. Valid, deduplicated events of exactly that page_url.
+    recent = the ALERT_WINDOW whole seconds that end at (clock - ALERT_SETTLE), rounded
+    down to a second; baseline = the ALERT_BASELINE just before it. Valid, deduplicated
+    events of exactly that page_url, counted per second by page_events_1s.
     """
-    recent_end = clock_ms - int(rules.settle_seconds * 1000)
-    recent_start = recent_end - int(rules.window_seconds * 1000)
-    baseline_start = recent_start - int(rules.baseline_seconds * 1000)
+    recent_end = (clock_ms - int(rules.settle_seconds * 1000)) // 1000
+    recent_start = recent_end - int(rules.window_seconds)
+    baseline_start = recent_start - int(rules.baseline_seconds)
     pages = ", ".join(quote_string(p) for p in rules.pages)
     rows = store.query(
         "SELECT page_url, "
-        f"countIf(event_time >= {_ms_literal(recent_start)}) AS recent, "
-        f"countIf(event_time < {_ms_literal(recent_start)}) AS baseline "
-        f"FROM events WHERE event_time >= {_ms_literal(baseline_start)} "
-        f"AND event_time < {_ms_literal(recent_end)} AND page_url IN ({pages}) "
+        f"sumIf(events, second >= toDateTime({recent_start}, 'UTC')) AS recent, "
+        f"sumIf(events, second < toDateTime({recent_start}, 'UTC')) AS baseline "
+        f"FROM page_events_1s WHERE page_url IN ({pages}) "
+        f"AND second >= toDateTime({baseline_start}, 'UTC') "
+        f"AND second < toDateTime({recent_end}, 'UTC') "
         "GROUP BY page_url"
     )
     counts = {page: (0, 0) for page in rules.pages}
@@ -139,7 +151,8 @@ def readings(
     minute: tuple[int, int],
 ) -> list[R.Reading]:
     """Every rule's reading at this batch. `minute` is (read, rejected) over the last minute."""
-    clock = data_clock_ms(store, batch_time_ms)
+    lookback = rules.settle_seconds + rules.window_seconds + rules.baseline_seconds
+    clock = data_clock_ms(store, batch_time_ms, lookback)
     freshness = (batch_time_ms - clock) / 1000 if clock is not None else None
     found: list[R.Reading] = []
     if clock is not None and rules.pages:

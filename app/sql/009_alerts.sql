@@ -41,6 +41,26 @@ FROM alerts
 ORDER BY alert_id, last_seen DESC
 LIMIT 1 BY alert_id;
 
+-- Events per second and page, from events (the job's one read), for page_drop: a batch's
+-- judgement reads a few hundred rows of the watched pages instead of scanning minutes of
+-- events. Its own deduplication window, so an insert into events dropped as a replay is
+-- dropped here too. Kept a day: the rule looks back minutes.
+CREATE TABLE IF NOT EXISTS page_events_1s
+(
+    page_url String,
+    second DateTime('UTC'),
+    events SimpleAggregateFunction(sum, UInt64)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (page_url, second)
+TTL second + INTERVAL 1 DAY
+SETTINGS non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS page_events_1s_mv TO page_events_1s AS
+SELECT page_url, toStartOfSecond(event_time) AS second, toUInt64(count()) AS events
+FROM events
+GROUP BY page_url, second;
+
 -- What fires now, oldest first.
 CREATE OR REPLACE VIEW open_alerts AS
 SELECT *

@@ -19,8 +19,9 @@ from app.processor.sink import ClickstreamBatchWriter, SinkOptions
 from tests.conftest import make_settings
 from tests.events_table import arrow_events
 
-# A whole second, a day ago (inside every TTL), as the batch clock of the first batch.
-T = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+# A whole second, an hour ago (inside every TTL: page_events_1s keeps a day), as the batch
+# clock of the first batch.
+T = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 T_MS = int(T.timestamp() * 1000)
 RULES = R.rules_from(make_settings(alert_pages="/cart"))
 
