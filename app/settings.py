@@ -510,7 +510,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ALERT_DROP_SHARE",
         "alerts",
-        "0.5",
+        "0.3",
         _rate,
         "page_drop fires only when the count is at most this share of the expected count",
     ),
@@ -525,7 +525,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ALERT_RECOVER_SHARE",
         "alerts",
-        "0.8",
+        "0.6",
         _rate,
         "page_drop resolves when the count is back to this share of the baseline frozen "
         "when it fired",

@@ -17,9 +17,9 @@ DEFAULTS = R.AlertRules(
     baseline_seconds=300,
     settle_seconds=2,
     min_expected=20,
-    drop_share=0.5,
+    drop_share=0.3,
     p_value=0.0001,
-    recover_share=0.8,
+    recover_share=0.6,
     reject_share=0.1,
     reject_min_records=100,
     max_lag=1_000_000,
@@ -44,13 +44,14 @@ def test_poisson_lower_tail():
 def test_page_drop_fires_on_a_significant_and_large_drop_only():
     # 600 events over the 300 s baseline: 20 expected in a 10 s window.
     silent = R.page_drop("/cart", 0, 600, RULES, None)
-    assert silent == R.Reading(R.PAGE_DROP, "/cart", 0, 20.0, 10.0, True)
-    # 5 of 20: P(X <= 5) = 7.2e-5 <= 1e-4, and 5 <= half of 20.
+    assert silent == R.Reading(R.PAGE_DROP, "/cart", 0, 20.0, 6.0, True)
+    # 5 of 20: P(X <= 5) = 7.2e-5 <= 1e-4, and 5 <= 30% of 20.
     assert R.page_drop("/cart", 5, 600, RULES, None).firing is True
-    # 10 of 20 is half, but P(X <= 10) = 0.011: a plausible dip, not an outage.
-    assert R.page_drop("/cart", 10, 600, RULES, None).firing is False
-    # 1,300 of 2,000 is very unlikely (p ~ 1e-60) but only a 35% dip: no alert.
-    assert R.page_drop("/cart", 1300, 60_000, RULES, None).firing is False
+    # 6 of 20 is 30%, but P(X <= 6) = 2.5e-4: not unlikely enough.
+    assert R.page_drop("/cart", 6, 600, RULES, None).firing is False
+    # 35 of 100 is very unlikely (p ~ 1e-13) but a dip to 35%: real traffic dips that far.
+    assert R.page_drop("/cart", 35, 3000, RULES, None).firing is False
+    assert R.page_drop("/cart", 30, 3000, RULES, None).firing is True
 
 
 def test_a_page_too_quiet_to_judge_is_not_judged():
@@ -61,13 +62,13 @@ def test_a_page_too_quiet_to_judge_is_not_judged():
 
 
 def test_an_open_page_drop_keeps_its_frozen_baseline_until_traffic_returns():
-    opened = R.Alert("id", R.PAGE_DROP, "/cart", R.FIRING, 0, 20.0, 10.0, 1000, 1000, None)
+    opened = R.Alert("id", R.PAGE_DROP, "/cart", R.FIRING, 0, 20.0, 6.0, 1000, 1000, None)
     # The baseline stretch now holds the outage (60 events over 300 s: 2 expected); the
-    # frozen 20 is what counts, and 80% of it (16) resolves.
-    assert R.page_drop("/cart", 15, 60, RULES, opened) == R.Reading(
-        R.PAGE_DROP, "/cart", 15, 20.0, 16.0, True
+    # frozen 20 is what counts, and 60% of it (12) resolves.
+    assert R.page_drop("/cart", 11, 60, RULES, opened) == R.Reading(
+        R.PAGE_DROP, "/cart", 11, 20.0, 12.0, True
     )
-    assert R.page_drop("/cart", 16, 60, RULES, opened).firing is False
+    assert R.page_drop("/cart", 12, 60, RULES, opened).firing is False
 
 
 def test_rejects_flood_is_a_share_of_the_minute_with_enough_records():
@@ -122,5 +123,5 @@ def test_advance_opens_refreshes_and_resolves():
 def test_recover_share_must_be_above_drop_share():
     from app.settings import SettingsError
 
-    with pytest.raises(SettingsError, match=r"ALERT_RECOVER_SHARE=0\.5: must be above"):
-        make_settings(alert_recover_share=0.5)
+    with pytest.raises(SettingsError, match=r"ALERT_RECOVER_SHARE=0\.3: must be above"):
+        make_settings(alert_recover_share=0.3)

@@ -83,7 +83,7 @@ def test_a_cart_outage_fires_once_and_resolves_once(store, tmp_path):
     write(writer, 2, 10, [events("/", 0, 10, 1, 2)])
     assert store.query("SELECT count() AS n FROM alerts") == [{"n": 1}]
     # Batch 3 at T+20: /cart is back, 3 a second from T+7. Recent [T+7, T+17): 30, above
-    # 80% of the frozen 30 (the live baseline would now say 21). It resolves.
+    # 60% of the frozen 30 (the live baseline would now say 21). It resolves.
     write(writer, 3, 20, [events("/", 10, 20, 1, 3), events("/cart", 7, 20, 3, 3)])
     assert recorder.changes == [(opened, "firing"), (opened, "firing"), (opened, "resolved")]
     assert recorder.heartbeats == [1, 2, 2, 3]
