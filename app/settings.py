@@ -128,6 +128,31 @@ def _page_or_empty(text: str) -> str:
     return page
 
 
+def _pages(text: str) -> tuple[str, ...]:
+    """Comma-separated page paths, such as '/cart,/checkout'; empty means none."""
+    pages = tuple(p.strip() for p in text.split(",") if p.strip())
+    for page in pages:
+        if not page.startswith("/"):
+            raise _Invalid(f"expected page paths such as /cart,/checkout; {page!r} is not one")
+    return pages
+
+
+def _webhook_url(text: str) -> str:
+    url = text.strip()
+    if url:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise _Invalid("expected an http(s) URL such as https://hooks.slack.com/services/...")
+    return url
+
+
+def _p_value(text: str) -> float:
+    value = _number(text, float, "a probability above 0 and below 1")
+    if not 0.0 < value < 1.0:
+        raise _Invalid("expected a probability above 0 and below 1")
+    return value
+
+
 def _integer(text: str) -> int:
     return _number(text, int, "an integer")
 
@@ -139,6 +164,8 @@ class Setting:
     default: str
     parse: Callable[[str], Any]
     help: str
+    # A secret's value is never shown, not even in the message that refuses it.
+    secret: bool = False
 
     @property
     def attr(self) -> str:
@@ -443,6 +470,142 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
         "A session with this many page views and no cart is a bot (no_cart_many_views)",
     ),
+    # Alerts: the rules the processor judges after each batch (app/alerts/rules.py).
+    Setting(
+        "ALERT_PAGES",
+        "alerts",
+        "/cart,/checkout",
+        _pages,
+        "Pages watched by the page_drop rule (comma-separated); empty watches none",
+    ),
+    Setting(
+        "ALERT_WINDOW",
+        "alerts",
+        "10s",
+        _positive_duration,
+        "page_drop: the recent stretch of event time whose count is judged",
+    ),
+    Setting(
+        "ALERT_BASELINE",
+        "alerts",
+        "5m",
+        _positive_duration,
+        "page_drop: the stretch before ALERT_WINDOW whose rate gives the expected count",
+    ),
+    Setting(
+        "ALERT_SETTLE",
+        "alerts",
+        "2s",
+        _non_negative_duration,
+        "page_drop: the newest event time left out (events still on their way)",
+    ),
+    Setting(
+        "ALERT_MIN_EXPECTED",
+        "alerts",
+        "20",
+        _positive_float,
+        "page_drop: a page expected to have fewer events than this in ALERT_WINDOW is too "
+        "quiet to judge",
+    ),
+    Setting(
+        "ALERT_DROP_SHARE",
+        "alerts",
+        "0.3",
+        _rate,
+        "page_drop fires only when the count is at most this share of the expected count",
+    ),
+    Setting(
+        "ALERT_P_VALUE",
+        "alerts",
+        "0.0001",
+        _p_value,
+        "page_drop fires only when a count this low has at most this probability under "
+        "the baseline's Poisson rate",
+    ),
+    Setting(
+        "ALERT_RECOVER_SHARE",
+        "alerts",
+        "0.6",
+        _rate,
+        "page_drop resolves when the count is back to this share of the baseline frozen "
+        "when it fired",
+    ),
+    Setting(
+        "ALERT_REJECT_SHARE",
+        "alerts",
+        "0.1",
+        _rate,
+        "rejects_flood fires when more than this share of the last minute's records are rejected",
+    ),
+    Setting(
+        "ALERT_REJECT_MIN_RECORDS",
+        "alerts",
+        "100",
+        _positive_int,
+        "rejects_flood judges a minute only when it read at least this many records",
+    ),
+    Setting(
+        "ALERT_MAX_LAG",
+        "alerts",
+        "1000000",
+        _positive_int,
+        "pipeline_behind fires when the job is more than this many records behind Kafka",
+    ),
+    Setting(
+        "ALERT_MAX_FRESHNESS",
+        "alerts",
+        "60s",
+        _positive_duration,
+        "pipeline_behind fires when the newest counted event is older than this at a batch",
+    ),
+    Setting(
+        "ALERTS_TOPIC",
+        "alerts",
+        "clickstream.alerts",
+        _text,
+        "Kafka topic of alert changes and the processor's heartbeats, read by the notifier",
+    ),
+    # The notifier (app/notifier).
+    Setting(
+        "ALERT_STALL_AFTER",
+        "notifier",
+        "60s",
+        _positive_duration,
+        "pipeline_stalled fires when records have waited this long in the events topic "
+        "with no batch finishing (an idle spell is no stall)",
+    ),
+    Setting(
+        "NOTIFY_WEBHOOK_URL",
+        "notifier",
+        "",
+        _webhook_url,
+        "Slack-compatible incoming-webhook URL alerts are posted to (a secret); empty "
+        "logs them only",
+        secret=True,
+    ),
+    Setting(
+        "NOTIFY_COOLDOWN",
+        "notifier",
+        "5m",
+        _non_negative_duration,
+        "After a firing is posted, another firing of the same rule and subject within this "
+        "long is logged, not posted (nor its resolution)",
+    ),
+    Setting(
+        "NOTIFY_RETRIES",
+        "notifier",
+        "5",
+        _non_negative_int,
+        "Times a failed post is retried (waits double from 1 s, at most 60 s) before the "
+        "notifier stops and systemd restarts it",
+    ),
+    Setting(
+        "NOTIFIER_STATE",
+        "notifier",
+        ".data/notifier.sqlite",
+        _text,
+        "The notifier's ledger of what it has posted (SQLite), so a restart posts nothing twice",
+    ),
     Setting(
         "SINK_RETRIES",
         "processor",
@@ -570,6 +733,24 @@ class Settings:
     bot_min_pages: int
     bot_max_interval_cv: float
     bot_min_views_without_cart: int
+    alert_pages: tuple[str, ...]
+    alert_window: float
+    alert_baseline: float
+    alert_settle: float
+    alert_min_expected: float
+    alert_drop_share: float
+    alert_p_value: float
+    alert_recover_share: float
+    alert_reject_share: float
+    alert_reject_min_records: int
+    alert_max_lag: int
+    alert_max_freshness: float
+    alerts_topic: str
+    alert_stall_after: float
+    notify_webhook_url: str
+    notify_cooldown: float
+    notify_retries: int
+    notifier_state: str
     sink_retries: int
     sink_retry_backoff: float
     checkpoint_dir: str
@@ -602,6 +783,18 @@ class Settings:
                 f"MAX_EVENT_AGE={self.max_event_age / 86400:g}d (an older event is dropped "
                 "at insert, counted and yet missing from events); lower MAX_EVENT_AGE first"
             )
+        for name in ("alert_window", "alert_baseline", "alert_settle"):
+            if getattr(self, name) % 1:
+                raise SettingsError(
+                    f"{name.upper()}={getattr(self, name):g}s: use whole seconds "
+                    "(page_drop counts events per second)"
+                )
+        if self.alert_recover_share <= self.alert_drop_share:
+            raise SettingsError(
+                f"ALERT_RECOVER_SHARE={self.alert_recover_share:g}: must be above "
+                f"ALERT_DROP_SHARE={self.alert_drop_share:g}, or a page_drop alert could "
+                "resolve at a count that would fire it again"
+            )
         faults = (
             self.fault_malformed_rate
             + self.fault_null_user_rate
@@ -625,7 +818,8 @@ def _parse_one(setting: Setting, raw: str) -> Any:
     try:
         return setting.parse(raw)
     except _Invalid as exc:
-        raise SettingsError(f"{setting.env}={_shown(raw)!r}: {exc}") from None
+        shown = "(hidden)" if setting.secret else repr(_shown(raw))
+        raise SettingsError(f"{setting.env}={shown}: {exc}") from None
 
 
 def load(
@@ -683,6 +877,8 @@ def to_environ(settings: Settings) -> dict[str, str]:
         value = getattr(settings, setting.attr)
         if setting.parse in (_positive_duration, _non_negative_duration):
             value = f"{int(value)}s" if float(value).is_integer() else f"{round(value * 1000)}ms"
+        elif isinstance(value, tuple):
+            value = ",".join(value)
         out[setting.env] = str(value)
     return out
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 
-def arrow_events(rows: list[tuple[str, datetime, str]], batch_id: int = 1):
-    """A pyarrow Table of events as the sink hands it over (EVENTS_COLUMNS)."""
+def arrow_events(rows: list[tuple[str, datetime, str]], batch_id: int = 1, page_url: str = "/cart"):
+    """A pyarrow Table of events as the sink hands it over (EVENTS_COLUMNS), all on one page."""
     import pyarrow as pa
 
     from app.processor.batch import EVENTS_COLUMNS
@@ -17,7 +17,7 @@ def arrow_events(rows: list[tuple[str, datetime, str]], batch_id: int = 1):
         "event_time": pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC")),
         "user_id": [r[2] for r in rows],
         "session_id": [None] * n,
-        "page_url": ["/cart"] * n,
+        "page_url": [page_url] * n,
         "event_type": ["page_view"] * n,
         "referrer": [None] * n,
         "user_agent": ["Mozilla/5.0"] * n,

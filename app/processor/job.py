@@ -19,8 +19,11 @@ import pyspark
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from app.alerts.rules import rules_from as alert_rules_from
+from app.alerts.topic import AlertsTopic
 from app.processor import sessions, transforms
 from app.processor.sink import ClickstreamBatchWriter, SinkOptions, check_checkpoint_matches_table
+from app.runtime.broker import ensure_topic
 from app.settings import Settings
 from app.storage import ClickHouseStore
 
@@ -128,6 +131,7 @@ def read_kafka(spark: SparkSession, settings: Settings) -> DataFrame:
 class Pipeline:
     spark: SparkSession
     queries: list[StreamingQuery]
+    alerts_topic: AlertsTopic | None = None
 
     def stop(self, grace_seconds: float = 30.0) -> None:
         """Stop each query between batches where possible.
@@ -143,6 +147,8 @@ class Pipeline:
                     break
                 time.sleep(0.1)
             query.stop()
+        if self.alerts_topic is not None:
+            self.alerts_topic.close()
 
 
 def build_query(spark: SparkSession, settings: Settings) -> DataFrame:
@@ -178,6 +184,9 @@ def start(
     checkpoint = str(Path(settings.checkpoint_dir) / QUERY_NAME)
     check_checkpoint_matches_table(store, checkpoint)
     set_events_ttl(store, settings.events_ttl_days)
+    # One partition: the notifier reads alert changes and heartbeats in the order sent.
+    ensure_topic(settings.kafka_bootstrap_servers, settings.alerts_topic, 1)
+    alerts_topic = AlertsTopic(settings.kafka_bootstrap_servers, settings.alerts_topic)
     sink = ClickstreamBatchWriter(
         spark,
         store,
@@ -188,7 +197,9 @@ def start(
             retries=settings.sink_retries,
             backoff_seconds=settings.sink_retry_backoff,
             session_rules=sessions.rules_from(settings),
+            alert_rules=alert_rules_from(settings),
         ),
+        alerts_topic,
     )
     writer = (
         build_query(spark, settings)
@@ -205,4 +216,4 @@ def start(
         )
     query = writer.start()
     log.info("started %s (checkpoint %s)", QUERY_NAME, checkpoint)
-    return Pipeline(spark, [query])
+    return Pipeline(spark, [query], alerts_topic)

@@ -28,7 +28,7 @@ def _flags(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     settings, args = settings_module.from_cli(
         "Aggregate click events from Kafka into ClickHouse with Spark Structured Streaming.",
-        ["kafka", "clickhouse", "processor"],
+        ["kafka", "clickhouse", "processor", "alerts"],
         argv,
         extra=_flags,
         prog="python -m app.processor",

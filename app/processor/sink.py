@@ -27,6 +27,9 @@ from typing import Any, TypeVar
 
 from pyspark.sql import DataFrame, Row, SparkSession
 
+from app.alerts import judge
+from app.alerts import topic as alert_topic
+from app.alerts.rules import Alert, AlertRules, advance
 from app.processor import sessions, transforms
 from app.processor.batch import (
     Increment,
@@ -202,6 +205,8 @@ class SinkOptions:
     backoff_seconds: float
     # How sessions close and are judged; None writes no sessions (a sink for counts only).
     session_rules: sessions.SessionRules | None = None
+    # The alert rules judged after each batch; None judges none.
+    alert_rules: AlertRules | None = None
 
 
 class ClickstreamBatchWriter:
@@ -214,9 +219,12 @@ class ClickstreamBatchWriter:
         query_name: str,
         checkpoint: str,
         options: SinkOptions,
+        alerts_topic: Any = None,
     ) -> None:
         self.spark, self.store, self.query_name = spark, store, query_name
         self.checkpoint, self.options = checkpoint, options
+        # Where alert changes and heartbeats go for the notifier (app/alerts/topic.py).
+        self.alerts_topic = alerts_topic
         self._query_id: str | None = None
         self._previous_batch_time_ms: int | None = None
         # (batch id, its watermark): where the previous batch's session pass stopped.
@@ -282,6 +290,7 @@ class ClickstreamBatchWriter:
             dropped_late=metrics.dropped_late,
             rejected=rejected,
         )
+        self._judge_alerts(batch_id, metrics.batch_time_ms, kafka_lag, account)
         if not account.balanced:
             # Never expected; if Spark's metrics and the outputs ever disagree, say so
             # loudly (and pipeline_accounting shows the batch as unbalanced).
@@ -353,6 +362,42 @@ class ClickstreamBatchWriter:
                 )
                 self._retry(lambda: self.store.command(sql), "sessions")
         self._closed_through = (batch_id, max(watermark_ms, previous))
+
+    def _judge_alerts(
+        self, batch_id: int, batch_time_ms: int, lag: int, account: BatchAccount
+    ) -> None:
+        """Judge the alert rules as of this batch, write the alerts, tell the notifier.
+
+        Before the progress row, like every output: a replayed batch judges from the same
+        rows and clock, writes under the same token and publishes the same changes.
+        """
+        rules = self.options.alert_rules
+        if rules is None:
+            return
+        query_id = self.query_id
+
+        def judged() -> tuple[list[Alert], list[Alert]]:
+            open_now = judge.open_alerts(self.store, query_id, batch_id)
+            read, rejected = judge.records_before(self.store, query_id, batch_id, batch_time_ms)
+            minute = (read + account.read, rejected + account.rejected)
+            found = judge.readings(self.store, rules, open_now, batch_time_ms, lag, minute)
+            return advance(found, open_now, batch_time_ms)
+
+        rows, changes = self._retry(judged, "alerts")
+        if rows:
+            token = dedup_token(query_id, batch_id) + ":alerts"
+            values = [judge.alert_row(a, batch_id, query_id) for a in rows]
+            self._retry(
+                lambda: self.store.insert(
+                    "alerts", judge.ALERTS_COLUMNS, values, dedup_token=token
+                ),
+                "alerts",
+            )
+        for change in changes:
+            log.warning("alert %s", change.message)
+        if self.alerts_topic is not None:
+            heartbeat = alert_topic.heartbeat_json(query_id, batch_id, batch_time_ms)
+            self._retry(lambda: self.alerts_topic.publish(changes, heartbeat), "alerts topic")
 
     def _write_rejects(self, rejects: Iterable[Row], batch_id: int) -> int:
         """Insert rejects in bounded chunks, each with its own token; return how many."""

@@ -1,9 +1,9 @@
 """`make demo`: the whole pipeline on this machine, with a live terminal view.
 
 A real Kafka broker (KRaft, the official jars), the topic, the Spark job in local[*]
-writing to the embedded ClickHouse engine, and the producer as a child process. The job
-runs in this process because chDB lets one process at a time own its folder, and the
-view reads the same tables. Ctrl-C, SIGTERM or DEMO_DURATION end it; everything is
+writing to the embedded ClickHouse engine, and the producer and the notifier as child
+processes. The job runs in this process because chDB lets one process at a time own its
+folder, and the view reads the same tables. Ctrl-C, SIGTERM or DEMO_DURATION end it; everything is
 stopped in reverse order and the data stays under DATA_DIR for the next run.
 """
 
@@ -51,12 +51,13 @@ def _log_to_file(path: Path) -> None:
     logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
-def start_producer(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+def start_child(settings: Settings, module: str, log_path: Path) -> subprocess.Popen[bytes]:
+    """The producer or the notifier, as a child process with the demo's settings."""
     env = {**os.environ, **settings_module.to_environ(settings)}
     with open(log_path, "ab") as out:
-        # Its own session: Ctrl-C reaches the demo, which then stops the producer itself.
+        # Its own session: Ctrl-C reaches the demo, which then stops the child itself.
         return subprocess.Popen(
-            [sys.executable, "-m", "app.producer"],
+            [sys.executable, "-m", module],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -64,9 +65,9 @@ def start_producer(settings: Settings, log_path: Path) -> subprocess.Popen[bytes
         )
 
 
-def stop_producer(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def stop_child(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # flushes what it has buffered, then exits
+        process.send_signal(signal.SIGTERM)  # the producer flushes what it has buffered
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -79,7 +80,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
     logs = data / "logs"
     _log_to_file(logs / "demo.log")
     interactive = sys.stdout.isatty()
-    print(f"starting: broker, topic, Spark job, producer (logs in {logs}/)", flush=True)
+    print(f"starting: broker, topic, Spark job, notifier, producer (logs in {logs}/)", flush=True)
     with ExitStack() as cleanup:
         broker = LocalBroker(settings.kafka_bootstrap_servers, settings.data_dir)
         broker.start()
@@ -100,8 +101,10 @@ def run(settings: Settings, stop: threading.Event) -> int:
             return 2
         cleanup.callback(pipeline.stop)
 
-        producer = start_producer(settings, logs / "producer.log")
-        cleanup.callback(stop_producer, producer)
+        notifier = start_child(settings, "app.notifier", logs / "notifier.log")
+        cleanup.callback(stop_child, notifier)
+        producer = start_child(settings, "app.producer", logs / "producer.log")
+        cleanup.callback(stop_child, producer)
 
         started = time.monotonic()
         status, code = "running", 0
@@ -116,15 +119,21 @@ def run(settings: Settings, stop: threading.Event) -> int:
                 print(f"a query stopped: {failed[0].name}: {failed[0].exception()}", flush=True)
                 code = 1
                 break
-            if producer.poll() not in (None, 0):
-                print(f"the producer exited with {producer.returncode}; see {logs}/producer.log")
+            exited = [
+                (name, child.returncode)
+                for name, child in (("producer", producer), ("notifier", notifier))
+                if child.poll() not in (None, 0)
+            ]
+            if exited:
+                name, returncode = exited[0]
+                print(f"the {name} exited with {returncode}; see {logs}/{name}.log")
                 code = 1
                 break
             if settings.demo_duration and elapsed >= settings.demo_duration:
                 break
             if stop.wait(settings.view_refresh):
                 break
-        print("stopping: producer, Spark job, broker ...", flush=True)
+        print("stopping: producer, notifier, Spark job, broker ...", flush=True)
     print(f"stopped. Data kept in {data}/ (make clean removes it).", flush=True)
     return code
 
@@ -141,7 +150,7 @@ def missing_tools() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     settings, _ = settings_module.from_cli(
         "Run the whole pipeline on this machine with a live terminal view.",
-        ["kafka", "clickhouse", "producer", "processor", "demo"],
+        ["kafka", "clickhouse", "producer", "processor", "alerts", "notifier", "demo"],
         argv,
         prog="python -m app.runtime.demo",
     )

@@ -46,6 +46,8 @@ class Snapshot:
     sessions_last_hour: int = 0
     # Sessions at each funnel step over the last hour, home to purchase (bots by agent out).
     funnel: list[int] = field(default_factory=list)
+    # What fires now (open_alerts), oldest first: its message.
+    open_alerts: list[str] = field(default_factory=list)
 
 
 def _window_literal(moment: datetime) -> str:
@@ -125,6 +127,7 @@ def snapshot(
         r["sessions"]
         for r in store.query("SELECT sessions FROM funnel_last(minutes = 60, bots = 0)")
     ]
+    snap.open_alerts = [r["message"] for r in store.query("SELECT message FROM open_alerts")]
     rate = progress["rate"]
     snap.events_per_second = 0.0 if rate is None or rate != rate else rate
     return snap
@@ -171,5 +174,6 @@ def render(snap: Snapshot, status: str = "") -> str:
         + ("" if not snap.unbalanced_batches else f"    UNBALANCED {snap.unbalanced_batches}"),
         "rejected: "
         + (", ".join(f"{reason} {n}" for reason, n in snap.rejected) if snap.rejected else "none"),
+        "alerts: " + ("; ".join(snap.open_alerts) if snap.open_alerts else "none firing"),
     ]
     return "\n".join(out)

@@ -66,6 +66,7 @@ EXPECTED_CARDS = {
     "Problem sessions, latest 100": ("problem_sessions.sql", "table", (37, 0, 24, 8)),
     "Bots: users flagged, by last seen": ("bots.sql", "table", (45, 0, 16, 7)),
     "Active sessions now (last 5 minutes)": ("active_sessions.sql", "table", (45, 16, 8, 7)),
+    "Alerts: firing now, then the last 7 days": ("alerts.sql", "table", (52, 0, 24, 7)),
 }
 # The dashboard they make on a fresh Metabase: (dashcard id, card id, row, col, w, h).
 EXPECTED_DASHCARDS = [
@@ -502,6 +503,7 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
             "created card 'Problem sessions, latest 100' (id 9)",
             "created card 'Bots: users flagged, by last seen' (id 10)",
             "created card 'Active sessions now (last 5 minutes)' (id 11)",
+            "created card 'Alerts: firing now, then the last 7 days' (id 12)",
             "created dashboard 'Clickstream live' (id 1)",
             "updated dashboard 'Clickstream live' (id 1): cards",
         ],
@@ -518,6 +520,7 @@ def test_first_run_sets_up_metabase_and_creates_connection_cards_and_dashboard(
             "Problem sessions, latest 100": 9,
             "Bots: users flagged, by last seen": 10,
             "Active sessions now (last 5 minutes)": 11,
+            "Alerts: firing now, then the last 7 days": 12,
         },
         "dashboard_id": 1,
         "dashboard_url": "http://localhost:3000/dashboard/1#refresh=15",

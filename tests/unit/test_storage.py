@@ -12,6 +12,7 @@ import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
+from app.alerts.judge import ALERTS_COLUMNS
 from app.processor.sessions import SESSIONS_COLUMNS
 from app.processor.sink import REJECTED_COLUMNS
 from app.storage import open_store
@@ -39,6 +40,7 @@ def test_migrations_apply_once_and_are_recorded(tmp_path):
             (6, "events_and_unique_visitors"),
             (7, "bot_agents"),
             (8, "sessions_and_funnel"),
+            (9, "alerts"),
         ]
         assert migrate(store) == []
         ledger = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
@@ -48,6 +50,8 @@ def test_migrations_apply_once_and_are_recorded(tmp_path):
         )
         assert [(r["name"], r["engine"]) for r in tables] == [
             ("active_sessions", "View"),
+            ("alerts", "ReplacingMergeTree"),
+            ("alerts_latest", "View"),
             ("bot_sessions", "View"),
             ("bots", "View"),
             ("events", "MergeTree"),
@@ -55,8 +59,11 @@ def test_migrations_apply_once_and_are_recorded(tmp_path):
             ("funnel_1m_mv", "MaterializedView"),
             ("funnel_last", "View"),
             ("funnel_per_minute", "View"),
+            ("open_alerts", "View"),
             ("page_clicks_1m", "ReplacingMergeTree"),
             ("page_clicks_latest", "View"),
+            ("page_events_1s", "AggregatingMergeTree"),
+            ("page_events_1s_mv", "MaterializedView"),
             ("pipeline_accounting", "View"),
             ("pipeline_accounting_1m", "View"),
             ("pipeline_health", "View"),
@@ -366,9 +373,11 @@ def test_the_fake_server_refuses_none_in_a_non_nullable_column():
 def test_non_nullable_columns_are_read_from_the_migrated_tables(store):
     found = non_nullable_columns(store)
     assert sorted(found) == [
+        "alerts",
         "events",
         "funnel_1m",
         "page_clicks_1m",
+        "page_events_1s",
         "pipeline_progress",
         "rejected_events",
         "schema_migrations",
@@ -388,6 +397,8 @@ def test_non_nullable_columns_are_read_from_the_migrated_tables(store):
         "agent_is_bot",
         "funnel_step",
     }
+    # Only resolved_at may be NULL (an open alert has none).
+    assert found["alerts"] == set(ALERTS_COLUMNS) - {"resolved_at"} | {"written_at"}
     assert found["unique_visitors_1m"] == {
         "window_start",
         "visitors",

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.alerts.judge import ALERTS_COLUMNS
 from app.processor.batch import EVENTS_COLUMNS
 from app.processor.progress import PROGRESS_COLUMNS
 from app.processor.sink import PAGE_CLICKS_COLUMNS, REJECTED_COLUMNS
@@ -50,6 +51,7 @@ def test_render_draws_both_windows_and_the_health_line():
         sessions_last_hour=30,
         bot_sessions_last_hour=4,
         funnel=[20, 12, 9, 4, 2, 1],
+        open_alerts=["FIRING page_drop - /cart: 0 events in the last window, 30.0 expected"],
     )
     assert view.render(snap, "running").splitlines() == [
         "clickstream demo  2026-01-15 12:00:30 UTC  running",
@@ -67,6 +69,7 @@ def test_render_draws_both_windows_and_the_health_line():
         "sessions closed, last hour 30 (bots 4)",
         "records read 71 = counted 55 + duplicates 10 + late 4 + rejected 2",
         "rejected: malformed_json 2",
+        "alerts: FIRING page_drop - /cart: 0 events in the last window, 30.0 expected",
     ]
 
 
@@ -75,7 +78,7 @@ def test_render_before_any_data():
         datetime(2026, 1, 15, 12, 0, 30, tzinfo=UTC), 60, datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
     )
     text = view.render(snap)
-    assert "(none yet)" in text and text.endswith("rejected: none")
+    assert "(none yet)" in text and text.endswith("rejected: none\nalerts: none firing")
 
 
 def test_snapshot_reads_latest_counts_rejects_and_progress(store):
@@ -147,7 +150,38 @@ def test_snapshot_reads_latest_counts_rejects_and_progress(store):
         ],
         dedup_token="t6",
     )
+
+    # Alerts: /cart fires (its newest row), /checkout fired and resolved.
+    def alert(alert_id, state, last_seen, message):
+        return (
+            alert_id,
+            "page_drop",
+            alert_id,
+            state,
+            0.0,
+            30.0,
+            15.0,
+            PREVIOUS,
+            last_seen,
+            last_seen if state == "resolved" else None,
+            message,
+            1,
+            "q",
+        )
+
+    store.insert(
+        "alerts",
+        ALERTS_COLUMNS,
+        [
+            alert("/cart", "firing", PREVIOUS, "FIRING /cart"),
+            alert("/cart", "firing", NOW, "FIRING /cart, still"),
+            alert("/checkout", "firing", PREVIOUS, "FIRING /checkout"),
+            alert("/checkout", "resolved", NOW, "RESOLVED /checkout"),
+        ],
+        dedup_token="t7",
+    )
     snap = view.snapshot(store, 60, now=NOW)
+    assert snap.open_alerts == ["FIRING /cart, still"]
     assert (snap.visitors_this_minute, snap.visitors_last_hour) == (4, 5)
     assert (snap.active_sessions, snap.bot_agent_share) == (2, 1 / 8)  # 1 of 8 events recent
     # s1 reached the cart, so every step before it; the crawler is left out.

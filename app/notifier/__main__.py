@@ -1,0 +1,5 @@
+import sys
+
+from app.notifier.main import main
+
+sys.exit(main())
