@@ -221,7 +221,11 @@ def judge(
         if_valid(F.col("event_time")).alias("event_time"),
         *fields,
         F.col("reject_reason"),
-        F.when(~is_valid, F.substring("raw_text", 1, reject_sample_bytes)).alias("raw_prefix"),
+        # Valid UTF-8 (each bad byte as U+FFFD): a message of any bytes must reach the
+        # driver, which reads the batch as Arrow, and the table.
+        F.when(~is_valid, F.make_valid_utf8(F.substring("raw_text", 1, reject_sample_bytes))).alias(
+            "raw_prefix"
+        ),
         F.when(~is_valid, F.col("value_bytes")).alias("raw_bytes"),
         F.when(~is_valid, F.sha2(F.coalesce("value", F.lit(b"")), 256)).alias("raw_sha256"),
     )

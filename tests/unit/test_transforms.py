@@ -335,3 +335,13 @@ def test_the_shape_shortcut_gives_the_reasons_the_field_checks_give(spark):
     assert {None, "malformed_json", "null_value", "oversized", "invalid_event_time"} <= seen
     assert any(r and r.startswith("wrong_type_") for r in seen)
     assert any(r and r.startswith("missing_") for r in seen)
+
+
+def test_a_reject_of_bytes_that_are_not_utf8_reaches_the_driver(spark):
+    # The fuzz test's random bytes stopped the query here: Arrow refused the sample's
+    # invalid UTF-8 in the driver. The sample keeps each bad byte as U+FFFD.
+    raw = b"\xfe\xff{\x80ok"
+    deduped = transforms.dedupe(checked(spark, [raw]), 120)
+    _, rejected = batch.split(transforms.batch_rows(deduped, 60).toArrow())
+    rows = [(r.reason, r.raw_prefix, r.raw_bytes) for r in batch.reject_rows(rejected, 10)]
+    assert rows == [("malformed_json", "\ufffd\ufffd{\ufffdok", 6)]
