@@ -109,7 +109,7 @@ def test_make_demo_runs_for_its_duration_and_leaves_nothing_behind(tmp_path):
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
     output = log.read_text()
-    assert "stopping: producer, Spark job, broker" in output
+    assert "stopping: producer, notifier, Spark job, broker" in output
     assert "stopped. Data kept in" in output
     assert "pip install" not in output and "mvn " not in output
     assert processes_with(f"DATA_DIR={data}") == []
