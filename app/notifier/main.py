@@ -68,16 +68,20 @@ def run(settings: Settings, stop: threading.Event) -> int:
     try:
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=POLL_MS)
+            # One look at the events topic per poll, for every heartbeat in it and the
+            # stall check: a notifier catching up on an hour of heartbeats asks once per
+            # poll, not once per heartbeat.
+            offsets = end_offsets()
             for records in polled.values():
                 for record in records:
                     message = json.loads(record.value)
                     if message.get("kind") == ALERT:
                         notifier.handle(alert_from_json(message), _now_ms())
                     elif message.get("kind") == HEARTBEAT:
-                        notifier.heartbeat(message, end_offsets(), _now_ms())
+                        notifier.heartbeat(message, offsets, _now_ms())
             if polled:
                 consumer.commit()
-            notifier.check_stall(end_offsets(), _now_ms())
+            notifier.check_stall(offsets, _now_ms())
     finally:
         consumer.close(autocommit=False)
         ledger.close()
