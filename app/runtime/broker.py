@@ -8,6 +8,7 @@ survive a restart of the demo.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -17,7 +18,14 @@ import uuid
 from pathlib import Path
 
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+# How long a start (processor, notifier, demo) waits for a broker that is down; past it,
+# the program stops naming KAFKA_BOOTSTRAP_SERVERS (systemd starts it again).
+BROKER_WAIT_SECONDS = 300.0
+BOOTSTRAP_ATTEMPT_MS = 5_000
 
 # Resolved by `make setup` (app/runtime/maven/kafka-broker.pom.xml) next to the code.
 DEFAULT_JARS = Path(__file__).resolve().parents[2] / ".cache" / "jars" / "kafka-broker"
@@ -175,18 +183,46 @@ class LocalBroker:
         self.stop()
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 30.0) -> bool:
-    """Create the topic if it does not exist; True when it was created now."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap.split(","), request_timeout_ms=int(timeout * 1000)
-    )
-    try:
-        if topic in admin.list_topics():
-            return False
+def ensure_topic(
+    bootstrap: str, topic: str, partitions: int, wait: float = BROKER_WAIT_SECONDS
+) -> bool:
+    """Create the topic if it does not exist; True when it was created now.
+
+    A broker that is down (crashed, restarting, not yet up at boot) is waited for, up to
+    `wait` seconds, in short attempts: kafka-python's own bootstrap backs off to 30 s
+    between tries and gives up after 30 s, so a broker back after 20 s could be missed.
+    """
+    deadline = time.monotonic() + wait
+    attempt = 0
+    while True:
+        attempt += 1
         try:
-            admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-        except TopicAlreadyExistsError:
-            return False
-        return True
-    finally:
-        admin.close()
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap.split(","),
+                bootstrap_timeout_ms=max(
+                    100, min(BOOTSTRAP_ATTEMPT_MS, int((deadline - time.monotonic()) * 1000))
+                ),
+                reconnect_backoff_max_ms=1000,
+                request_timeout_ms=30_000,
+            )
+        except (KafkaTimeoutError, KafkaConnectionError) as error:
+            if time.monotonic() >= deadline:
+                raise BrokerError(
+                    f"KAFKA_BOOTSTRAP_SERVERS: no Kafka broker answered at {bootstrap} "
+                    f"within {wait:g} s (creating topic {topic})"
+                ) from error
+            log.info("waiting for Kafka at %s (attempt %d): %s", bootstrap, attempt, error)
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            continue
+        try:
+            if topic in admin.list_topics():
+                return False
+            try:
+                admin.create_topics(
+                    [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+                )
+            except TopicAlreadyExistsError:
+                return False
+            return True
+        finally:
+            admin.close()
