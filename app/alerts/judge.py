@@ -40,6 +40,8 @@ ALERTS_COLUMNS = (
 # The rules the processor judges (pipeline_stalled is the notifier's).
 PROCESSOR_RULES = (R.PAGE_DROP, R.REJECTS_FLOOD, R.PIPELINE_BEHIND)
 REJECTS_SPAN_SECONDS = 60
+# The notifier's rows (pipeline_stalled): judged by no batch of any query.
+NOTIFIER_QUERY_ID, NOTIFIER_BATCH_ID = "notifier", -1
 
 
 def _ms_literal(ms: int) -> str:
@@ -180,3 +182,14 @@ def alert_row(alert: R.Alert, batch_id: int, query_id: str) -> tuple[Any, ...]:
         batch_id,
         query_id,
     )
+
+
+def record_notifier_alerts(store: ClickHouseStore, alerts: list[R.Alert]) -> None:
+    """The notifier's changes into the alerts table, each once (a token per alert, state)."""
+    for alert in alerts:
+        store.insert(
+            "alerts",
+            ALERTS_COLUMNS,
+            [alert_row(alert, NOTIFIER_BATCH_ID, NOTIFIER_QUERY_ID)],
+            dedup_token=f"{NOTIFIER_QUERY_ID}:{alert.alert_id}:{alert.state}",
+        )

@@ -5,15 +5,19 @@ Why a topic and not the alerts table: the notifier must work when the processor 
 processor's own process can open the tables. Kafka is there on every install.
 
 Two kinds of message, JSON, keyed by alert id or query id (the README documents them):
-- {"kind": "alert", ...alert_json(alert)}: an alert opened (state firing) or resolved.
+- {"kind": "alert", "origin", ...alert_json(alert)}: an alert opened (state firing) or
+  resolved, judged by the processor (origin "processor") or the notifier ("notifier":
+  pipeline_stalled, which must fire while the processor is down).
 - {"kind": "heartbeat", "query_id", "batch_id", "batch_time", "sent_at"}: a batch ended.
 A replayed batch publishes its messages again; the notifier posts each alert change once
-(its ledger knows the ids), so a repeat costs nothing.
+(its ledger knows the ids), so a repeat costs nothing. The processor reads the notifier's
+changes back (NotifierAlerts) and writes them to the alerts table, which only it can open.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,8 +25,12 @@ from typing import Any
 
 from app.alerts.rules import Alert
 
+log = logging.getLogger(__name__)
+
 ALERT = "alert"
 HEARTBEAT = "heartbeat"
+PROCESSOR = "processor"
+NOTIFIER = "notifier"
 SEND_TIMEOUT_SECONDS = 30.0
 
 
@@ -95,15 +103,19 @@ class AlertsTopic:
             linger_ms=0,
         )
 
+    def _send_alert(self, alert: Alert, origin: str) -> Any:
+        message = {"kind": ALERT, "origin": origin, **alert_json(alert)}
+        return self._producer.send(
+            self.topic, key=alert.alert_id.encode(), value=json.dumps(message).encode()
+        )
+
+    def publish_alert(self, alert: Alert, origin: str = NOTIFIER) -> None:
+        """One alert change, waited for: the notifier's pipeline_stalled."""
+        self._send_alert(alert, origin).get(timeout=SEND_TIMEOUT_SECONDS)
+
     def publish(self, alerts: Sequence[Alert], heartbeat: dict[str, Any]) -> None:
-        futures = [
-            self._producer.send(
-                self.topic,
-                key=alert.alert_id.encode(),
-                value=json.dumps({"kind": ALERT, **alert_json(alert)}).encode(),
-            )
-            for alert in alerts
-        ]
+        """A batch's alert changes and its heartbeat, in that order, waited for."""
+        futures = [self._send_alert(alert, PROCESSOR) for alert in alerts]
         futures.append(
             self._producer.send(
                 self.topic,
@@ -116,3 +128,47 @@ class AlertsTopic:
 
     def close(self) -> None:
         self._producer.close(timeout=SEND_TIMEOUT_SECONDS)
+
+
+class NotifierAlerts:
+    """The processor's reader of the notifier's alert changes, for the alerts table.
+
+    Its own consumer group; take() returns what has arrived (never waits for more), and
+    commit() is called once the rows are in the table, so a crash in between reads them
+    again: their inserts carry a token per alert and state, so a repeat adds nothing.
+    """
+
+    GROUP_PREFIX = "clickstream-processor."
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap_servers.split(","),
+            group_id=self.GROUP_PREFIX + topic,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        # Assigned, not subscribed, like the notifier: no rebalance wait after a restart.
+        self._consumer.assign([TopicPartition(topic, 0)])
+
+    def take(self) -> list[Alert]:
+        polled = self._consumer.poll(timeout_ms=0, max_records=10_000)
+        found = []
+        for records in polled.values():
+            for record in records:
+                try:
+                    message = json.loads(record.value)
+                except (TypeError, ValueError):
+                    # Not one of ours: skipped, never a reason to stop the query.
+                    log.warning("alerts topic: offset %d is not JSON; skipped", record.offset)
+                    continue
+                if message.get("kind") == ALERT and message.get("origin") == NOTIFIER:
+                    found.append(alert_from_json(message))
+        return found
+
+    def commit(self) -> None:
+        self._consumer.commit()
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)

@@ -12,7 +12,7 @@ import threading
 import time
 
 from app import settings as settings_module
-from app.alerts.topic import ALERT, HEARTBEAT, alert_from_json
+from app.alerts.topic import ALERT, HEARTBEAT, AlertsTopic, alert_from_json
 from app.lifecycle import stop_on_signals
 from app.notifier.ledger import Ledger
 from app.notifier.notifier import Notifier, NotifierOptions
@@ -36,6 +36,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
 
     ensure_topic(settings.kafka_bootstrap_servers, settings.alerts_topic, 1)
     ledger = Ledger(settings.notifier_state)
+    alerts_topic = AlertsTopic(settings.kafka_bootstrap_servers, settings.alerts_topic)
     notifier = Notifier(
         NotifierOptions(
             webhook_url=settings.notify_webhook_url,
@@ -45,6 +46,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
             events_topic=settings.kafka_topic,
         ),
         ledger,
+        publish=alerts_topic.publish_alert,
     )
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
@@ -84,6 +86,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
             notifier.check_stall(offsets, _now_ms())
     finally:
         consumer.close(autocommit=False)
+        alerts_topic.close()
         ledger.close()
     return 0
 

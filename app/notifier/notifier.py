@@ -12,7 +12,9 @@ batch finishing) is judged here, because it must fire while the processor is dow
 the moment records are first seen waiting, not from the last batch: after an idle
 spell (nothing sent, so rightly no batch) the next records are no stall until they have
 waited that long. The moment is kept in the ledger, so a restarted notifier gives the
-alert the same id and finds it there.
+alert the same id and finds it there. Each stall change is published to the alerts topic
+before it is dealt with (`publish`), so the processor writes it to the alerts table when
+it runs again; a crash in between publishes it again, which adds no row.
 """
 
 from __future__ import annotations
@@ -51,8 +53,11 @@ class Notifier:
         options: NotifierOptions,
         ledger: Ledger,
         post: Callable[..., None] = webhook.post,
+        publish: Callable[[Alert], None] | None = None,
     ) -> None:
         self.options, self.ledger, self._post = options, ledger, post
+        # Where the notifier's own alert changes (pipeline_stalled) go for the alerts table.
+        self._publish = publish
 
     # ------------------------------------------------------------------ alert changes
     def handle(self, alert: Alert, now_ms: int) -> str:
@@ -114,7 +119,7 @@ class Notifier:
             waited = (sent_ms - first_seen_ms) / 1000 + self.options.stall_after_seconds
             resolved = self._stall(subject, first_seen_ms, waited, RESOLVED, sent_ms)
             assert resolved.alert_id == stall_id
-            outcomes.append(self.handle(resolved, now_ms))
+            outcomes.append(self._own(resolved, now_ms))
         return outcomes
 
     def check_stall(self, end_offsets: dict[str, int], now_ms: int) -> str | None:
@@ -135,6 +140,12 @@ class Notifier:
         first_seen_ms = int(since) + int(self.options.stall_after_seconds * 1000)
         topic = self.options.events_topic
         alert = self._stall(topic, first_seen_ms, waited_ms / 1000, FIRING, now_ms)
+        return self._own(alert, now_ms)
+
+    def _own(self, alert: Alert, now_ms: int) -> str:
+        """A change the notifier judged itself: published for the table, then dealt with."""
+        if self._publish is not None and self.ledger.outcome(alert.alert_id, alert.state) is None:
+            self._publish(alert)
         return self.handle(alert, now_ms)
 
     def _stall(

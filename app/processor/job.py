@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from app.alerts.rules import rules_from as alert_rules_from
-from app.alerts.topic import AlertsTopic
+from app.alerts.topic import AlertsTopic, NotifierAlerts
 from app.processor import sessions, transforms
 from app.processor.sink import ClickstreamBatchWriter, SinkOptions, check_checkpoint_matches_table
 from app.runtime.broker import ensure_topic
@@ -132,6 +132,7 @@ class Pipeline:
     spark: SparkSession
     queries: list[StreamingQuery]
     alerts_topic: AlertsTopic | None = None
+    notifier_alerts: NotifierAlerts | None = None
 
     def stop(self, grace_seconds: float = 30.0) -> None:
         """Stop each query between batches where possible.
@@ -149,6 +150,8 @@ class Pipeline:
             query.stop()
         if self.alerts_topic is not None:
             self.alerts_topic.close()
+        if self.notifier_alerts is not None:
+            self.notifier_alerts.close()
 
 
 def build_query(spark: SparkSession, settings: Settings) -> DataFrame:
@@ -187,6 +190,7 @@ def start(
     # One partition: the notifier reads alert changes and heartbeats in the order sent.
     ensure_topic(settings.kafka_bootstrap_servers, settings.alerts_topic, 1)
     alerts_topic = AlertsTopic(settings.kafka_bootstrap_servers, settings.alerts_topic)
+    notifier_alerts = NotifierAlerts(settings.kafka_bootstrap_servers, settings.alerts_topic)
     sink = ClickstreamBatchWriter(
         spark,
         store,
@@ -200,6 +204,7 @@ def start(
             alert_rules=alert_rules_from(settings),
         ),
         alerts_topic,
+        notifier_alerts,
     )
     writer = (
         build_query(spark, settings)
@@ -216,4 +221,4 @@ def start(
         )
     query = writer.start()
     log.info("started %s (checkpoint %s)", QUERY_NAME, checkpoint)
-    return Pipeline(spark, [query], alerts_topic)
+    return Pipeline(spark, [query], alerts_topic, notifier_alerts)

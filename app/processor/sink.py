@@ -25,6 +25,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kafka.errors import KafkaError
 from pyspark.sql import DataFrame, Row, SparkSession
 
 from app.alerts import judge
@@ -220,11 +221,14 @@ class ClickstreamBatchWriter:
         checkpoint: str,
         options: SinkOptions,
         alerts_topic: Any = None,
+        notifier_alerts: Any = None,
     ) -> None:
         self.spark, self.store, self.query_name = spark, store, query_name
         self.checkpoint, self.options = checkpoint, options
         # Where alert changes and heartbeats go for the notifier (app/alerts/topic.py).
         self.alerts_topic = alerts_topic
+        # The notifier's own changes (pipeline_stalled), read back for the alerts table.
+        self.notifier_alerts = notifier_alerts
         self._query_id: str | None = None
         self._previous_batch_time_ms: int | None = None
         # (batch id, its watermark): where the previous batch's session pass stopped.
@@ -395,9 +399,30 @@ class ClickstreamBatchWriter:
             )
         for change in changes:
             log.warning("alert %s", change.message)
+        self._record_notifier_alerts()
         if self.alerts_topic is not None:
             heartbeat = alert_topic.heartbeat_json(query_id, batch_id, batch_time_ms)
             self._retry(lambda: self.alerts_topic.publish(changes, heartbeat), "alerts topic")
+
+    def _record_notifier_alerts(self) -> None:
+        """Write what the notifier judged (it cannot open an embedded store), then commit.
+
+        Not part of the batch's outputs: a replayed batch may find none or others, and
+        that is right, since each row's token is its alert and state, not the batch.
+        """
+        if self.notifier_alerts is None:
+            return
+        try:
+            taken = self.notifier_alerts.take()
+        except KafkaError as exc:  # the broker's trouble is no reason to fail the batch
+            log.warning("notifier alerts not read this batch: %s", exc)
+            return
+        if taken:
+            self._retry(lambda: judge.record_notifier_alerts(self.store, taken), "alerts")
+        try:
+            self.notifier_alerts.commit()
+        except KafkaError as exc:  # read again after a restart; their tokens drop them
+            log.warning("notifier alerts: offset not committed: %s", exc)
 
     def _write_rejects(self, rejects: Iterable[Row], batch_id: int) -> int:
         """Insert rejects in bounded chunks, each with its own token; return how many."""

@@ -20,7 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
+from app.alerts.topic import NotifierAlerts
 from app.contract import encode
 from app.processor import job
 from app.producer.traffic import TrafficModel
@@ -177,6 +179,26 @@ def test_cart_goes_silent_one_firing_one_resolved_through_a_notifier_kill(broker
     ]
 
 
+def processor_has_read(bootstrap: str, alerts_topic: str, end: int) -> bool:
+    """Has the processor committed its read of the alerts topic up to `end`?"""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=NotifierAlerts.GROUP_PREFIX + alerts_topic
+    )
+    try:
+        return (consumer.committed(TopicPartition(alerts_topic, 0)) or 0) >= end
+    finally:
+        consumer.close(autocommit=False)
+
+
+def alerts_end(bootstrap: str, alerts_topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partition = TopicPartition(alerts_topic, 0)
+        return consumer.end_offsets([partition])[partition]
+    finally:
+        consumer.close()
+
+
 def test_cart_at_a_fifth_then_a_stall_through_a_processor_kill(broker, topic, tmp_path):
     stall_after = 45  # longer than a restart takes, so the first kill is no stall
     with Receiver() as receiver:
@@ -229,6 +251,15 @@ def test_cart_at_a_fifth_then_a_stall_through_a_processor_kill(broker, topic, tm
                 "pipeline_stalled resolved",
                 [(processor, logs["processor"]), (notifier, logs["notifier"])],
             )
+            # The notifier published the stall's two changes before posting them; the
+            # processor writes them to the alerts table (only it can open the store).
+            end = alerts_end(broker.bootstrap, settings.alerts_topic)
+            wait_for(
+                lambda: processor_has_read(broker.bootstrap, settings.alerts_topic, end),
+                60,
+                "the stall in the alerts table",
+                [(processor, logs["processor"]), (notifier, logs["notifier"])],
+            )
         finally:
             stop(producer)
             stop(processor)
@@ -248,7 +279,8 @@ def test_cart_at_a_fifth_then_a_stall_through_a_processor_kill(broker, topic, tm
     rows = stored_alerts(tmp_path)
     # The frozen baseline: what /cart had before the outage, about 150 in 10 s.
     assert [(r["rule"], r["subject"], r["state"]) for r in rows] == [
-        ("page_drop", "/cart", "resolved")
+        ("page_drop", "/cart", "resolved"),
+        ("pipeline_stalled", topic, "resolved"),
     ]
     assert 100 < rows[0]["baseline"] < 220
 

@@ -145,3 +145,87 @@ def test_rejects_flood_counts_the_minute_of_batches(store, tmp_path):
     writer.write(2, [], [], later, "run", 0)
     assert recorder.changes[-1][1] == "resolved"
     assert store.query("SELECT value FROM alerts_latest") == [{"value": 0.075}]
+
+
+class NotifierChanges:
+    """Stands in for the alerts topic's notifier messages (NotifierAlerts): take() gives
+    what arrived since the last commit(), as a consumer restarted from its commit would."""
+
+    def __init__(self) -> None:
+        self.pending: list[R.Alert] = []
+        self.uncommitted: list[R.Alert] = []
+        self.commits = 0
+
+    def take(self) -> list[R.Alert]:
+        taken, self.pending = self.pending, []
+        self.uncommitted += taken
+        return taken
+
+    def commit(self) -> None:
+        self.uncommitted, self.commits = [], self.commits + 1
+
+    def restart(self) -> None:
+        self.pending, self.uncommitted = self.uncommitted + self.pending, []
+
+
+def test_the_notifiers_stall_reaches_the_table_once_each_change(store, tmp_path):
+    stall_ms = T_MS + 5_000
+    firing = R.Alert(
+        f"pipeline_stalled:clickstream.events:{T.isoformat()[:19]}.000Z",
+        R.PIPELINE_STALLED,
+        "clickstream.events",
+        R.FIRING,
+        60.0,
+        0.0,
+        60.0,
+        stall_ms,
+        stall_ms,
+        None,
+    )
+    resolved = R.Alert(
+        firing.alert_id,
+        R.PIPELINE_STALLED,
+        "clickstream.events",
+        R.RESOLVED,
+        75.0,
+        0.0,
+        60.0,
+        stall_ms,
+        stall_ms + 15_000,
+        stall_ms + 15_000,
+    )
+    changes = NotifierChanges()
+    writer = sink(store, tmp_path, Recorder())
+    writer.notifier_alerts = changes
+    changes.pending = [firing, resolved]
+    write(writer, 1, 0, [events("/", -10, 0, 1, 1)])
+    assert changes.commits == 1
+    # Published again (the notifier crashed after publishing), and this time the
+    # processor crashes after its insert, before its commit: read a third time after it.
+    changes.pending = [firing, resolved]
+    judge.record_notifier_alerts(store, changes.take())
+    changes.restart()
+    assert [a.state for a in changes.pending] == ["firing", "resolved"]
+    write(writer, 2, 1, [events("/", 0, 1, 1, 2)])
+    rows = store.query(
+        "SELECT rule, subject, state, value, batch_id, query_id, "
+        "toInt64(toUnixTimestamp64Milli(first_seen)) AS f FROM alerts "
+        "WHERE rule = 'pipeline_stalled' ORDER BY last_seen"
+    )
+    assert rows == [
+        {
+            "rule": "pipeline_stalled",
+            "subject": "clickstream.events",
+            "state": state,
+            "value": value,
+            "batch_id": -1,
+            "query_id": "notifier",
+            "f": stall_ms,
+        }
+        for state, value in (("firing", 60.0), ("resolved", 75.0))
+    ]
+    assert store.query(
+        "SELECT state, duration_seconds FROM alerts_latest WHERE rule = 'pipeline_stalled'"
+    ) == [{"state": "resolved", "duration_seconds": 15.0}]
+    # The processor's own judgement never takes the notifier's alert for one of its own.
+    assert judge.open_alerts(store, "q-alerts", 3) == {}

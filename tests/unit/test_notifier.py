@@ -36,7 +36,9 @@ RESOLVED = replace(
 )
 
 
-def notifier(tmp_path, url: str, cooldown: float = 300, stall_after: float = 60) -> Notifier:
+def notifier(
+    tmp_path, url: str, cooldown: float = 300, stall_after: float = 60, published=None
+) -> Notifier:
     options = NotifierOptions(
         webhook_url=url,
         cooldown_seconds=cooldown,
@@ -45,7 +47,8 @@ def notifier(tmp_path, url: str, cooldown: float = 300, stall_after: float = 60)
         events_topic="clickstream.events",
         backoff_seconds=0.01,
     )
-    return Notifier(options, Ledger(str(tmp_path / "notifier.sqlite")))
+    publish = None if published is None else (lambda a: published.append((a.alert_id, a.state)))
+    return Notifier(options, Ledger(str(tmp_path / "notifier.sqlite")), publish=publish)
 
 
 def test_one_firing_and_one_resolved_message_with_the_documented_body(tmp_path):
@@ -128,8 +131,9 @@ def test_without_a_webhook_changes_are_logged(tmp_path, caplog):
 
 
 def test_stalled_fires_when_records_wait_with_no_batch_and_resolves_on_the_next(tmp_path):
+    published: list[tuple[str, str]] = []  # for the alerts table, through the topic
     with Receiver() as receiver:
-        n = notifier(tmp_path, receiver.url, stall_after=60)
+        n = notifier(tmp_path, receiver.url, stall_after=60, published=published)
         beat = heartbeat_json("q", 7, T)
         beat["sent_at"] = "2025-12-02T08:00:00.000Z"
         n.heartbeat(beat, {"0": 100, "1": 50}, T)
@@ -138,8 +142,8 @@ def test_stalled_fires_when_records_wait_with_no_batch_and_resolves_on_the_next(
         assert n.check_stall({"0": 900, "1": 50}, T + 119_999) is None  # not yet 60 s
         assert n.check_stall({"0": 901, "1": 50}, T + 120_000) == POSTED
         # A restart: the ledger has when records began to wait, and the alert; nothing
-        # is posted twice.
-        n = notifier(tmp_path, receiver.url, stall_after=60)
+        # is posted (or published) twice.
+        n = notifier(tmp_path, receiver.url, stall_after=60, published=published)
         assert n.check_stall({"0": 950, "1": 50}, T + 125_000) == POSTED
         n.heartbeat(beat, {"0": 950, "1": 50}, T + 126_000)  # the old heartbeat, read again
         assert n.check_stall({"0": 960, "1": 50}, T + 127_000) == POSTED
@@ -149,6 +153,7 @@ def test_stalled_fires_when_records_wait_with_no_batch_and_resolves_on_the_next(
         assert n.heartbeat(back, {"0": 960, "1": 50}, T + 130_000) == [POSTED]
     stall_id = "pipeline_stalled:clickstream.events:2025-12-02T08:02:00.000Z"
     assert receiver.received() == [(stall_id, "firing"), (stall_id, "resolved")]
+    assert published == [(stall_id, "firing"), (stall_id, "resolved")]
     assert receiver.bodies[0]["alert"]["value"] == 60.0
     assert receiver.bodies[1]["alert"]["value"] == 70.0
     assert receiver.bodies[1]["alert"]["resolved_at"] == "2025-12-02T08:02:10.000Z"
@@ -184,3 +189,35 @@ def test_the_webhook_url_is_a_secret(tmp_path):
 def test_alert_json_round_trips():
     assert alert_from_json(alert_json(RESOLVED)) == RESOLVED
     assert webhook.payload(FIRING)["alert"] == alert_json(FIRING)
+
+
+def test_a_stall_is_published_before_it_is_posted_and_again_after_a_crash_between(tmp_path):
+    """Published first: a crash after publishing and before the ledger publishes again
+    (the table drops the repeat by its token); the other order could lose the row."""
+    published: list[tuple[str, str]] = []
+
+    def refuse(*args) -> None:
+        raise RuntimeError("killed between publishing and posting")
+
+    options = NotifierOptions("http://127.0.0.1:9/hook", 300, 0, 60, "clickstream.events")
+    ledger_path = str(tmp_path / "notifier.sqlite")
+    crashing = Notifier(
+        options,
+        Ledger(ledger_path),
+        post=refuse,
+        publish=lambda a: published.append((a.alert_id, a.state)),
+    )
+    beat = heartbeat_json("q", 7, T)
+    beat["sent_at"] = "2025-12-02T08:00:00.000Z"
+    crashing.heartbeat(beat, {"0": 100}, T)
+    assert crashing.check_stall({"0": 101}, T + 1_000) is None
+    with pytest.raises(RuntimeError):
+        crashing.check_stall({"0": 101}, T + 61_000)
+    stall = ("pipeline_stalled:clickstream.events:2025-12-02T08:01:01.000Z", "firing")
+    assert published == [stall]
+    with Receiver() as receiver:
+        n = notifier(tmp_path, receiver.url, stall_after=60, published=published)
+        assert n.check_stall({"0": 102}, T + 62_000) == POSTED
+        assert n.check_stall({"0": 103}, T + 63_000) == POSTED  # from the ledger: no repeat
+    assert published == [stall, stall]
+    assert receiver.received() == [stall]
