@@ -101,6 +101,10 @@ def _clickhouse_url(text: str) -> str:
     elif parsed.scheme in ("http", "https"):
         if not parsed.hostname:
             raise _Invalid("an http(s) URL needs a host, e.g. http://user:pass@host:8123/db")
+        try:
+            parsed.port  # noqa: B018 (parsing it is the check; its error shows the value)
+        except ValueError:
+            raise _Invalid("the port must be a number") from None
     else:
         raise _Invalid("expected chdb://PATH or http(s)://user:password@host:port/database")
     return text
@@ -806,12 +810,26 @@ class Settings:
             raise SettingsError(f"FAULT_*_RATE settings add up to {faults:g}; at most 1")
 
 
-_URL_PASSWORD = re.compile(r"^([a-z0-9+.-]+://[^/@:]*:)[^/@]*@", re.IGNORECASE)
-
-
 def _shown(raw: str) -> str:
-    """The value as an error message may show it: a URL's password replaced by ***."""
-    return _URL_PASSWORD.sub(r"\1***@", raw)
+    """The value as an error message may show it: a URL's password replaced by ***.
+
+    Whatever the password holds: everything between the first colon of the user part and
+    the last @ is hidden (an unencoded / ? # or @ in a password cuts a parser's user part
+    short), and with no @ at all, a "port" that is not a number (a password typed
+    without its user@) is hidden too.
+    """
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        return raw
+    if "@" in rest:
+        credentials, host = rest.rsplit("@", 1)
+        user, colon, _ = credentials.partition(":")
+        return f"{scheme}://{user}{colon}{'***' if colon else ''}@{host}"
+    netloc, slash, path = rest.partition("/")
+    host, colon, port = netloc.partition(":")
+    if colon and not port.isdigit():
+        return f"{scheme}://{host}:***{slash}{path}"
+    return raw
 
 
 def _parse_one(setting: Setting, raw: str) -> Any:

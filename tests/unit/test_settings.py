@@ -136,6 +136,32 @@ def test_a_password_in_a_bad_url_is_never_shown():
     assert str(caught.value).startswith("CLICKHOUSE_URL='http://admin:***@:8123/db'")
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # A password with the characters that end a URL's user part early.
+        ("http://admin:hun/ter2@:8123/db", "http://admin:***@:8123/db"),
+        ("http://admin:hun@ter2@:8123/db", "http://admin:***@:8123/db"),
+        ("http://admin:hun?ter#2@:8123/db", "http://admin:***@:8123/db"),
+        ("HTTPS://:hunter2@:8443/db", "HTTPS://:***@:8443/db"),
+        # The user and its @ forgotten: what follows the host's colon is no port.
+        ("ftp://db:hunter2/x", "ftp://db:***/x"),
+    ],
+)
+def test_no_password_of_a_bad_url_is_shown_whatever_it_holds(url, shown):
+    with pytest.raises(SettingsError) as caught:
+        load(environ={"CLICKHOUSE_URL": url})
+    message = str(caught.value)
+    assert message.startswith(f"CLICKHOUSE_URL={shown!r}: ")
+    assert all(part not in message for part in ("hunter2", "hun", "ter2", "ter#2"))
+
+
+def test_a_port_that_is_not_a_number_is_refused_without_showing_it():
+    with pytest.raises(SettingsError) as caught:
+        load(environ={"CLICKHOUSE_URL": "http://db:hunter2"})
+    assert str(caught.value) == "CLICKHOUSE_URL='http://db:***': the port must be a number"
+
+
 def test_the_counts_ttl_named_in_settings_is_the_one_the_migrations_create():
     from app.settings import PAGE_CLICKS_TTL_DAYS
     from app.storage.migrations import discover
