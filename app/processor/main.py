@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import threading
+import time
 
 from app import settings as settings_module
 from app.lifecycle import stop_on_signals
@@ -13,6 +14,7 @@ from app.processor import job
 from app.processor.sink import CheckpointMismatch
 from app.storage import open_store
 from app.storage.migrations import migrate
+from app.watchdog import Watchdog
 
 log = logging.getLogger("app.processor")
 
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     stop = threading.Event()
     stop_on_signals(stop)
+    watchdog = Watchdog()
+    watchdog.start()
 
     store = open_store(settings.clickhouse_url, settings.clickhouse_database)
     for migration in migrate(store):
@@ -46,11 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pipeline = job.start(spark, settings, store, available_now=args.available_now)
     except CheckpointMismatch as exc:
+        watchdog.stop()
         job.stop_spark(spark)
         store.close()
         print(f"processor: {exc}", file=sys.stderr)
         return 2
     failed = None
+    watchdog.liveness.query_started(time.monotonic())
     try:
         # Poll rather than block in the JVM, so SIGTERM is handled promptly.
         while not stop.wait(1.0):
@@ -59,7 +65,16 @@ def main(argv: list[str] | None = None) -> int:
                 failed = next((q for q in ended if q.exception()), None)
                 if failed or len(ended) == len(pipeline.queries):
                     break
+            if watchdog.enabled:
+                for query in pipeline.queries:
+                    progress = query.lastProgress
+                    watchdog.liveness.observe(
+                        time.monotonic(),
+                        bool(query.status["isTriggerActive"]),
+                        progress.batchId if progress is not None else None,
+                    )
     finally:
+        watchdog.stop()
         pipeline.stop()
         job.stop_spark(spark)
         store.close()
