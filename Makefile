@@ -154,11 +154,14 @@ destroy: $(VENV)/.installed ## Delete the appliance, its data and its network fr
 	@$(AWS_PREFLIGHT) destroy
 	@answer="$(CONFIRM)"; \
 	if [ "$$answer" != destroy ]; then \
-	  read -r -p "This deletes the EC2 host, its disk (all Kafka, ClickHouse and Metabase data) and its network. Type 'destroy' to go on: " answer || true; \
+	  read -r -p "This deletes the EC2 host, its disks (all Kafka, ClickHouse and Metabase data; the snapshots stay until DLM's retention or you delete them) and its network, lifting termination protection. Type 'destroy' to go on: " answer || true; \
 	fi; \
 	[ "$$answer" = destroy ] || { echo "aborted: nothing was destroyed" >&2; exit 1; }
 	$(TERRAFORM) init -input=false
-	$(TERRAFORM) destroy -input=false -auto-approve
+	@# The typed word is the permission termination protection asks for: lift it on the
+	@# instance alone (nothing else changes), then destroy everything.
+	$(TERRAFORM) apply -input=false -auto-approve -target=aws_instance.appliance -var=termination_protection=false
+	$(TERRAFORM) destroy -input=false -auto-approve -var=termination_protection=false
 	rm -f $(AWS_INVENTORY)/hosts.yml
 
 # ---------------------------------------------------------------- Ansible roles (ansible/)

@@ -45,8 +45,10 @@ resource "aws_instance" "appliance" {
   associate_public_ip_address = true
 
   iam_instance_profile = aws_iam_instance_profile.appliance.name
-  monitoring           = true # one-minute CloudWatch metrics: a streaming host is judged minute by minute
-  ebs_optimized        = true
+  # On by default: a destroy must first be allowed by setting it to false.
+  disable_api_termination = var.termination_protection
+  monitoring              = true # one-minute CloudWatch metrics: a streaming host is judged minute by minute
+  ebs_optimized           = true
 
   # Debian's AMI has no SSM agent; without it Session Manager cannot reach the host.
   user_data = var.install_ssm_agent ? templatefile("${path.module}/templates/install-ssm-agent.sh.tftpl", {

@@ -54,3 +54,13 @@ output "ansible_host" {
     region           = var.region
   }
 }
+
+output "data_volume_id" {
+  description = "ID of the data volume (on the host: the NVMe disk whose serial is this ID without its hyphen)."
+  value       = aws_ebs_volume.data.id
+}
+
+output "alarms_topic_arn" {
+  description = "SNS topic the alarms publish to: subscribe a pager, chat or e-mail to it."
+  value       = aws_sns_topic.alarms.arn
+}

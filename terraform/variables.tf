@@ -114,6 +114,73 @@ variable "root_volume_size" {
   }
 }
 
+variable "data_volume_size" {
+  description = "Size in GiB of the encrypted gp3 data volume (Kafka, ClickHouse, checkpoints, Metabase's Postgres). README, Operations: sizing gives the formula; 100 GiB holds the defaults (200 events/s, Kafka capped at 24 GiB) with room to spare."
+  type        = number
+  default     = 100
+  nullable    = false
+
+  validation {
+    condition     = var.data_volume_size >= 20 && var.data_volume_size <= 16384 && floor(var.data_volume_size) == var.data_volume_size
+    error_message = "The data volume must be a whole number of GiB between 20 and 16384 (the gp3 limit)."
+  }
+}
+
+variable "data_volume_device" {
+  description = "Device name the data volume is attached as (on Nitro instances it appears as an NVMe disk whose serial is the volume ID)."
+  type        = string
+  default     = "/dev/sdf"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^/dev/(sd[f-p]|xvd[f-p])$", var.data_volume_device))
+    error_message = "data_volume_device must be one of /dev/sdf to /dev/sdp (or xvdf to xvdp), the names EC2 recommends for data volumes."
+  }
+}
+
+variable "snapshot_time" {
+  description = "Time of day (UTC, hh:mm) of the data volume's daily snapshot."
+  type        = string
+  default     = "03:00"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^([01][0-9]|2[0-3]):[0-5][0-9]$", var.snapshot_time))
+    error_message = "snapshot_time must be hh:mm in UTC, such as 03:00."
+  }
+}
+
+variable "snapshot_retention_count" {
+  description = "How many daily snapshots of the data volume to keep (the oldest is deleted when a new one is taken)."
+  type        = number
+  default     = 7
+  nullable    = false
+
+  validation {
+    condition     = var.snapshot_retention_count >= 1 && var.snapshot_retention_count <= 1000 && floor(var.snapshot_retention_count) == var.snapshot_retention_count
+    error_message = "snapshot_retention_count must be a whole number from 1 to 1000 (the DLM limit)."
+  }
+}
+
+variable "termination_protection" {
+  description = "Refuse to terminate the instance through the API (and so `terraform destroy`) until this is set to false and applied: the data volume and its history go with a careless destroy."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarms' SNS topic (AWS asks it to confirm). Empty: the topic has no subscription; add one by hand or set this."
+  type        = string
+  default     = ""
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be an e-mail address, or empty."
+  }
+}
+
 variable "ssh_public_key_path" {
   description = "Path of the SSH public key to install for the `admin` user. The private key beside it (same path without .pub) is what Ansible and `make tunnel` use."
   type        = string

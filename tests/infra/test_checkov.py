@@ -30,6 +30,10 @@ EXPECTED_SKIPS = {
     ("CKV_AWS_109", "aws_iam_policy_document.flow_logs_key"),  # KMS key policy "*" = this key
     ("CKV_AWS_111", "aws_iam_policy_document.flow_logs_key"),
     ("CKV_AWS_356", "aws_iam_policy_document.flow_logs_key"),
+    # The SSM agent's actions accept no resource but "*" (iam.tf).
+    ("CKV_AWS_111", "aws_iam_policy_document.appliance_session_manager"),
+    ("CKV_AWS_356", "aws_iam_policy_document.appliance_session_manager"),
+    ("CKV_AWS_189", "aws_ebs_volume.data"),  # encrypted with the account's EBS key, not a CMK
 }
 
 # The design's security properties, each of which checkov must have checked
@@ -48,6 +52,8 @@ MUST_PASS = {
     ("CKV_AWS_158", "aws_cloudwatch_log_group.flow_logs[0]"),  # logs KMS-encrypted
     ("CKV_AWS_338", "aws_cloudwatch_log_group.flow_logs[0]"),  # logs kept a year
     ("CKV_AWS_7", "aws_kms_key.flow_logs[0]"),  # key rotation
+    ("CKV_AWS_3", "aws_ebs_volume.data"),  # the data volume encrypted
+    ("CKV_AWS_26", "aws_sns_topic.alarms"),  # the alarms topic encrypted
 }
 
 
@@ -106,12 +112,14 @@ def test_the_design_properties_are_checked_and_pass(scan: dict[str, Any]) -> Non
     results = scan["results"]["passed_checks"] + scan["results"]["skipped_checks"]
     files = {Path(c["file_path"]).name for c in results}
     assert files == {
+        "alarms.tf",
         "flow_logs.tf",
         "iam.tf",
         "instance.tf",
         "main.tf",
         "network.tf",
         "security.tf",
+        "storage.tf",
         "versions.tf",
     }
 

@@ -368,13 +368,24 @@ def test_destroy_with_no_terminal_destroys_nothing(sandbox: Sandbox) -> None:
 
 def test_destroy_confirmed_destroys_and_forgets_the_host(sandbox: Sandbox) -> None:
     (sandbox.inventory / "hosts.yml").write_text("all: {}\n")
+    sandbox.env["FAKE_TF_APPLY_RC"] = "0"  # the targeted apply that lifts the protection
     proc = sandbox.make("destroy", stdin="destroy\n")
     assert proc.returncode == 0, proc.stderr
     chdir = f"-chdir={sandbox.tf_dir}"
     assert sandbox.terraform_calls() == [
         ["version", "-json"],
         [chdir, "init", "-input=false"],
-        [chdir, "destroy", "-input=false", "-auto-approve"],
+        # The typed "destroy" is the permission termination protection asks for: lifted
+        # on the instance alone, then everything goes.
+        [
+            chdir,
+            "apply",
+            "-input=false",
+            "-auto-approve",
+            "-target=aws_instance.appliance",
+            "-var=termination_protection=false",
+        ],
+        [chdir, "destroy", "-input=false", "-auto-approve", "-var=termination_protection=false"],
     ]
     assert not (sandbox.inventory / "hosts.yml").exists()
 
@@ -511,3 +522,11 @@ def test_wait_for_ssh_gives_up_on_a_closed_port() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     assert wait_for_ssh("127.0.0.1", port, timeout=0.5, interval=0.1) is None
+
+
+def test_destroy_stops_if_termination_protection_cannot_be_lifted(sandbox: Sandbox) -> None:
+    (sandbox.inventory / "hosts.yml").write_text("all: {}\n")
+    proc = sandbox.make("destroy", "CONFIRM=destroy")  # the stand-in apply fails
+    assert proc.returncode != 0
+    assert [call[1] for call in sandbox.terraform_calls()[1:]] == ["init", "apply"]
+    assert (sandbox.inventory / "hosts.yml").exists()

@@ -190,6 +190,7 @@ def opened_private_ports(rule: Rule) -> list[int]:
 def test_files_by_purpose_all_parse(tf: Config) -> None:
     names = sorted(path.name for path in TF_DIR.glob("*.tf"))
     assert names == [
+        "alarms.tf",
         "flow_logs.tf",
         "iam.tf",
         "instance.tf",
@@ -197,19 +198,26 @@ def test_files_by_purpose_all_parse(tf: Config) -> None:
         "network.tf",
         "outputs.tf",
         "security.tf",
+        "storage.tf",
         "variables.tf",
         "versions.tf",
     ]
     # Everything the appliance is made of; a new resource is a design change.
     assert sorted(f"{rtype}.{name}" for rtype, name in tf.resources) == [
         "aws_cloudwatch_log_group.flow_logs",
+        "aws_cloudwatch_metric_alarm.instance_status",
+        "aws_cloudwatch_metric_alarm.system_status",
         "aws_default_security_group.this",
+        "aws_dlm_lifecycle_policy.data",
+        "aws_ebs_volume.data",
         "aws_flow_log.this",
         "aws_iam_instance_profile.appliance",
         "aws_iam_role.appliance",
+        "aws_iam_role.dlm",
         "aws_iam_role.flow_logs",
+        "aws_iam_role_policy.appliance_session_manager",
         "aws_iam_role_policy.flow_logs",
-        "aws_iam_role_policy_attachment.appliance_ssm",
+        "aws_iam_role_policy_attachment.dlm",
         "aws_instance.appliance",
         "aws_internet_gateway.this",
         "aws_key_pair.admin",
@@ -219,7 +227,10 @@ def test_files_by_purpose_all_parse(tf: Config) -> None:
         "aws_route_table.public",
         "aws_route_table_association.public",
         "aws_security_group.appliance",
+        "aws_sns_topic.alarms",
+        "aws_sns_topic_subscription.alarm_email",
         "aws_subnet.public",
+        "aws_volume_attachment.data",
         "aws_vpc.this",
         "aws_vpc_security_group_egress_rule.appliance",
         "aws_vpc_security_group_ingress_rule.ssh",
@@ -463,19 +474,109 @@ def test_instance_shape_monitoring_key_and_profile(tf: Config) -> None:
 
 
 def test_instance_profile_allows_ssm_session_manager_only(tf: Config) -> None:
+    # No managed policy on the host's role: AmazonSSMManagedInstanceCore would also let it
+    # read every SSM parameter of the account.
     attachments = tf.of_type("aws_iam_role_policy_attachment")
-    assert attachments == {
-        "appliance_ssm": {
-            "role": "${aws_iam_role.appliance.name}",
-            "policy_arn": "arn:${data.aws_partition.current.partition}:iam::aws:policy/"
-            "AmazonSSMManagedInstanceCore",
-        }
-    }
+    assert [a["role"] for a in attachments.values()] == ["${aws_iam_role.dlm.name}"]
+    policy = tf.resources[("aws_iam_role_policy", "appliance_session_manager")]
+    assert policy["role"] == "${aws_iam_role.appliance.id}"
+    assert policy["policy"] == "${data.aws_iam_policy_document.appliance_session_manager.json}"
+    statements = tf.data[("aws_iam_policy_document", "appliance_session_manager")]["statement"]
+    actions = sorted(a for st in statements for a in st["actions"])
+    assert actions == [
+        "ec2messages:AcknowledgeMessage",
+        "ec2messages:DeleteMessage",
+        "ec2messages:FailMessage",
+        "ec2messages:GetEndpoint",
+        "ec2messages:GetMessages",
+        "ec2messages:SendReply",
+        "ssm:UpdateInstanceInformation",
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+    ]
+    # Nothing reads parameters or secrets, on any resource, and nothing is a wildcard.
+    assert not any(re.match(r"ssm:Get|ssm:Describe|secretsmanager:|kms:|\*", a) for a in actions)
+    assert all("*" not in a for a in actions)
     assume = one(tf.data[("aws_iam_policy_document", "appliance_assume")]["statement"])
     assert assume["actions"] == ["sts:AssumeRole"]
     assert one(assume["principals"]) == {"type": "Service", "identifiers": ["ec2.amazonaws.com"]}
     profile = tf.resources[("aws_iam_instance_profile", "appliance")]
     assert profile["role"] == "${aws_iam_role.appliance.name}"
+
+
+def test_data_volume_is_encrypted_gp3_attached_beside_the_instance(tf: Config) -> None:
+    volume = tf.resources[("aws_ebs_volume", "data")]
+    assert volume["encrypted"] is True
+    assert volume["type"] == "gp3"
+    assert volume["size"] == "${var.data_volume_size}"
+    assert volume["availability_zone"] == "${aws_subnet.public.availability_zone}"
+    assert tf.variables["data_volume_size"]["default"] == 100
+    attachment = tf.resources[("aws_volume_attachment", "data")]
+    assert attachment == {
+        "device_name": "${var.data_volume_device}",
+        "volume_id": "${aws_ebs_volume.data.id}",
+        "instance_id": "${aws_instance.appliance.id}",
+        "stop_instance_before_detaching": True,
+    }
+    assert tf.outputs["data_volume_id"]["value"] == "${aws_ebs_volume.data.id}"
+
+
+def test_the_data_volume_is_snapshotted_daily_and_the_newest_kept(tf: Config) -> None:
+    volume_tags = tf.resources[("aws_ebs_volume", "data")]["tags"]
+    policy = tf.resources[("aws_dlm_lifecycle_policy", "data")]
+    assert policy["state"] == "ENABLED"
+    assert policy["execution_role_arn"] == "${aws_iam_role.dlm.arn}"
+    details = one(policy["policy_details"])
+    assert details["resource_types"] == ["VOLUME"]
+    # The policy finds the volume by the tag the volume carries.
+    assert details["target_tags"] == {"Snapshot": "${var.name}-data"}
+    assert volume_tags == (
+        '${merge(local.tags, {Name = "${var.name}-data", Snapshot = "${var.name}-data"})}'
+    )
+    schedule = one(details["schedule"])
+    assert one(schedule["create_rule"]) == {
+        "interval": 24,
+        "interval_unit": "HOURS",
+        "times": ["${var.snapshot_time}"],
+    }
+    assert one(schedule["retain_rule"]) == {"count": "${var.snapshot_retention_count}"}
+    assert tf.variables["snapshot_retention_count"]["default"] == 7
+    dlm = tf.resources[("aws_iam_role_policy_attachment", "dlm")]
+    assert dlm["policy_arn"] == (
+        "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/"
+        "AWSDataLifecycleManagerServiceRole"
+    )
+
+
+def test_termination_protection_is_on_by_default(tf: Config) -> None:
+    instance = tf.resources[("aws_instance", "appliance")]
+    assert instance["disable_api_termination"] == "${var.termination_protection}"
+    assert tf.variables["termination_protection"]["default"] is True
+
+
+def test_status_check_alarms_publish_to_an_encrypted_topic_and_recover(tf: Config) -> None:
+    topic = tf.resources[("aws_sns_topic", "alarms")]
+    assert topic["kms_master_key_id"] == "alias/aws/sns"
+    subscription = tf.resources[("aws_sns_topic_subscription", "alarm_email")]
+    assert subscription["count"] == '${var.alarm_email == "" ? 0 : 1}'
+    assert subscription["endpoint"] == "${var.alarm_email}"
+    assert tf.variables["alarm_email"]["default"] == ""
+    alarms = tf.of_type("aws_cloudwatch_metric_alarm")
+    assert {n: a["metric_name"] for n, a in alarms.items()} == {
+        "instance_status": "StatusCheckFailed_Instance",
+        "system_status": "StatusCheckFailed_System",
+    }
+    for alarm in alarms.values():
+        assert alarm["dimensions"] == {"InstanceId": "${aws_instance.appliance.id}"}
+        assert alarm["treat_missing_data"] == "breaching"  # a host that stops reporting is down
+        assert alarm["alarm_actions"][0] == "${aws_sns_topic.alarms.arn}"
+        assert alarm["ok_actions"] == ["${aws_sns_topic.alarms.arn}"]
+    assert alarms["system_status"]["alarm_actions"][1] == (
+        "arn:${data.aws_partition.current.partition}:automate:${var.region}:ec2:recover"
+    )
+    assert tf.outputs["alarms_topic_arn"]["value"] == "${aws_sns_topic.alarms.arn}"
 
 
 # ---------------------------------------------------------------- outputs
@@ -492,6 +593,8 @@ def test_outputs_give_what_ansible_and_people_need(tf: Config) -> None:
         "tunnel_command",
         "tunnel_command_ssm",
         "ansible_host",
+        "data_volume_id",
+        "alarms_topic_arn",
     }
     for name, body in tf.outputs.items():
         assert body.get("description"), f"output {name} has no description"
