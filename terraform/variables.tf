@@ -115,9 +115,9 @@ variable "root_volume_size" {
 }
 
 variable "data_volume_size" {
-  description = "Size in GiB of the encrypted gp3 data volume (Kafka, ClickHouse, checkpoints, Metabase's Postgres). README, Operations: sizing gives the formula; 100 GiB holds the defaults (200 events/s, Kafka capped at 24 GiB) with room to spare."
+  description = "Size in GiB of the encrypted gp3 data volume (Kafka, ClickHouse, checkpoints, Metabase's Postgres). README, Operations: sizing gives the formula (python -m app.sizing); 260 GiB holds the defaults (200 events/s, a week of Kafka, 90 days of raw events) with 20 % for merges."
   type        = number
-  default     = 100
+  default     = 260
   nullable    = false
 
   validation {
