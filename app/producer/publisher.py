@@ -13,18 +13,22 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import confluent_kafka
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from app.producer.faults import Message
 from app.settings import PRODUCER_CLIENTS
 
 log = logging.getLogger(__name__)
+
+# What close() gets even when flush() used the whole deadline: time to fail what is left.
+CLOSE_AT_LEAST_SECONDS = 1.0
 
 
 class PublishError(RuntimeError):
@@ -127,9 +131,23 @@ class KafkaPythonPublisher(_Deliveries):
         future.add_errback(self._failed, message)
 
     def close(self, timeout: float = 60.0) -> None:
-        """Flush what is buffered, then close; every send ends as sent or failed."""
-        self._producer.flush(timeout=timeout)
-        self._producer.close(timeout=timeout)
+        """Flush what is buffered, then close; every send ends as sent or failed.
+
+        One deadline for both (the unit's TimeoutStopSec must cover it): kafka-python's
+        flush raises when its time runs out, and close then fails what is left.
+        """
+        deadline = time.monotonic() + timeout
+        try:
+            self._producer.flush(timeout=timeout)
+        except KafkaTimeoutError:
+            log.warning("stop: events still unsent after %g s are counted as failed", timeout)
+            # kafka-python's close() flushes first and would raise the same way. Stop its
+            # sender without sending (kafka-python 3.0's own force close, pinned): every
+            # unsent record's future fails, so each is counted. Then close has nothing left.
+            sender = self._producer._sender
+            sender.force_close()
+            sender.join(max(CLOSE_AT_LEAST_SECONDS, deadline - time.monotonic()))
+        self._producer.close(timeout=max(CLOSE_AT_LEAST_SECONDS, deadline - time.monotonic()))
 
 
 class ConfluentPublisher(_Deliveries):

@@ -12,6 +12,8 @@ import time
 import pytest
 from kafka import KafkaAdminClient
 
+from app.producer.faults import Message
+from app.producer.publisher import open_publisher
 from app.runtime.broker import BrokerError, LocalBroker, ensure_topic
 from tests.conftest import free_port
 
@@ -62,3 +64,26 @@ def test_ensure_topic_names_the_setting_when_no_broker_answers_in_time():
         f"KAFKA_BOOTSTRAP_SERVERS: no Kafka broker answered at {address} within 3 s "
         "(creating topic alerts)"
     )
+
+
+def test_a_stop_during_a_broker_outage_counts_every_send_and_returns(tmp_path):
+    """kafka-python's flush() raises when its timeout runs out: before the fix that skipped
+    the close (and, in the producer, the manifest), leaving the sends in no count."""
+    broker = LocalBroker(f"127.0.0.1:{free_port()}", str(tmp_path / "kafka"))
+    broker.start()
+    try:
+        assert ensure_topic(broker.bootstrap, "clicks", 1) is True
+        publisher = open_publisher("kafka-python", broker.bootstrap, "clicks", "none")
+        # Events flowing, as when systemd stops the producer: the topic's metadata is known.
+        publisher.send(Message(b"u-0", b"{}", "valid", {}))
+        deadline = time.monotonic() + 60
+        while publisher.stats.sent < 1:
+            assert time.monotonic() < deadline, "the first event was never acknowledged"
+            time.sleep(0.05)
+        broker.kill()
+        for n in range(1, 4):
+            publisher.send(Message(f"u-{n}".encode(), b"{}", "valid", {}))
+        publisher.close(timeout=2)
+        assert (publisher.stats.sent, publisher.stats.failed) == (1, 3)
+    finally:
+        broker.stop()

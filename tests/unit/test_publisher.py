@@ -12,6 +12,7 @@ import pytest
 from app.producer import publisher as module
 from app.producer.faults import Message
 from app.producer.publisher import (
+    CLOSE_AT_LEAST_SECONDS,
     ConfluentPublisher,
     KafkaPythonPublisher,
     PublishError,
@@ -167,7 +168,8 @@ def test_confluent_asks_the_cluster_before_it_sends(fakes):
     assert fakes["confluent-kafka"].calls == [("list_topics", 30.0)]
 
 
-def test_kafka_python_counts_acks_and_failures(fakes):
+def test_kafka_python_counts_acks_and_failures(fakes, monkeypatch):
+    monkeypatch.setattr(module.time, "monotonic", lambda: 100.0)  # a flush that took no time
     acked = []
     publisher = open_publisher("kafka-python", "k:1", "clicks", "lz4", on_ack=acked.append)
     producer = fakes["kafka-python"]
@@ -248,3 +250,41 @@ def test_confluent_without_a_broker_stops_at_start():
         ConfluentPublisher(bootstrap, "clicks", "lz4", connect_timeout=1)
     assert str(error.value).startswith("no broker answered within 1s: Failed to get metadata: ")
     assert isinstance(error.value, module.PUBLISH_ERRORS)
+
+
+class SlowFlush(FakeKafkaPythonProducer):
+    """A flush that uses up time on a clock the test owns, then times out as the real one."""
+
+    def __init__(self, clock, **config):
+        super().__init__(**config)
+        self.clock = clock
+        self._sender = self  # kafka-python's sender thread: force_close() and join()
+
+    def force_close(self):
+        self.calls.append(("force_close",))
+
+    def join(self, timeout=None):
+        self.calls.append(("join", timeout))
+
+    def flush(self, timeout=None):
+        super().flush(timeout)
+        self.clock[0] += timeout
+        from kafka.errors import KafkaTimeoutError
+
+        raise KafkaTimeoutError("flush timed out")
+
+
+def test_kafka_python_flush_and_close_share_one_deadline(fakes, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    publisher = open_publisher("kafka-python", "k:1", "clicks", "lz4")
+    publisher._producer = SlowFlush(clock)
+    publisher.close(timeout=60)
+    # The flush had the whole minute and used it: close gets what is left, at least the
+    # moment needed to fail what is still buffered, never a second minute.
+    assert publisher._producer.calls == [
+        ("flush", 60.0),
+        ("force_close",),
+        ("join", CLOSE_AT_LEAST_SECONDS),
+        ("close", CLOSE_AT_LEAST_SECONDS),
+    ]
