@@ -130,6 +130,50 @@ class AlertsTopic:
         self._producer.close(timeout=SEND_TIMEOUT_SECONDS)
 
 
+def parse(value: bytes | None) -> dict[str, Any] | None:
+    """A message of the topic as a JSON object; None (and a warning) for anything else.
+
+    The topic is readable and writable by anyone on the host: no message in it may stop
+    the query or the notifier.
+    """
+    try:
+        message = json.loads(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        log.warning("alerts topic: a message that is not JSON skipped: %r", exc)
+        return None
+    if not isinstance(message, dict):
+        log.warning("alerts topic: a message that is not a JSON object skipped")
+        return None
+    return message
+
+
+def alert_in(message: dict[str, Any]) -> Alert | None:
+    """The alert change a message carries; None (and a warning) if it is not a whole one."""
+    try:
+        return alert_from_json(message)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        log.warning("alerts topic: an alert message without a valid %s skipped", exc)
+        return None
+
+
+def heartbeat_in(message: dict[str, Any]) -> dict[str, Any] | None:
+    """A heartbeat whose sent_at is a time; None (and a warning) otherwise."""
+    try:
+        ms_of(message["sent_at"])
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        log.warning("alerts topic: a heartbeat without a valid sent_at skipped: %r", exc)
+        return None
+    return message
+
+
+def _notifier_alert(value: bytes | None) -> Alert | None:
+    """The notifier's alert change in a message of the topic; None for any other message."""
+    message = parse(value)
+    if message is None or message.get("kind") != ALERT or message.get("origin") != NOTIFIER:
+        return None
+    return alert_in(message)
+
+
 class NotifierAlerts:
     """The processor's reader of the notifier's alert changes, for the alerts table.
 
@@ -157,14 +201,9 @@ class NotifierAlerts:
         found = []
         for records in polled.values():
             for record in records:
-                try:
-                    message = json.loads(record.value)
-                except (TypeError, ValueError):
-                    # Not one of ours: skipped, never a reason to stop the query.
-                    log.warning("alerts topic: offset %d is not JSON; skipped", record.offset)
-                    continue
-                if message.get("kind") == ALERT and message.get("origin") == NOTIFIER:
-                    found.append(alert_from_json(message))
+                alert = _notifier_alert(record.value)
+                if alert is not None:
+                    found.append(alert)
         return found
 
     def commit(self) -> None:

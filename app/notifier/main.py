@@ -6,13 +6,12 @@ to it, so a SIGKILL at any moment loses nothing and (the ledger) repeats nothing
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 
 from app import settings as settings_module
-from app.alerts.topic import ALERT, HEARTBEAT, AlertsTopic, alert_from_json
+from app.alerts.topic import ALERT, HEARTBEAT, AlertsTopic, alert_in, heartbeat_in, parse
 from app.lifecycle import stop_on_signals
 from app.notifier.ledger import Ledger
 from app.notifier.notifier import Notifier, NotifierOptions
@@ -76,10 +75,13 @@ def run(settings: Settings, stop: threading.Event) -> int:
             offsets = end_offsets()
             for records in polled.values():
                 for record in records:
-                    message = json.loads(record.value)
-                    if message.get("kind") == ALERT:
-                        notifier.handle(alert_from_json(message), _now_ms())
-                    elif message.get("kind") == HEARTBEAT:
+                    # A message that is not one of ours is skipped (and logged): one bad
+                    # message must not stop every notification after it.
+                    message = parse(record.value)
+                    kind = message.get("kind") if message is not None else None
+                    if kind == ALERT and (alert := alert_in(message)) is not None:
+                        notifier.handle(alert, _now_ms())
+                    elif kind == HEARTBEAT and heartbeat_in(message) is not None:
                         notifier.heartbeat(message, offsets, _now_ms())
             if polled:
                 consumer.commit()

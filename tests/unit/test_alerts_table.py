@@ -229,3 +229,34 @@ def test_the_notifiers_stall_reaches_the_table_once_each_change(store, tmp_path)
     ) == [{"state": "resolved", "duration_seconds": 15.0}]
     # The processor's own judgement never takes the notifier's alert for one of its own.
     assert judge.open_alerts(store, "q-alerts", 3) == {}
+
+
+def test_only_the_notifiers_well_formed_changes_are_taken_from_the_topic():
+    from app.alerts.rules import Alert
+    from app.alerts.topic import ALERT, NOTIFIER, PROCESSOR, _notifier_alert, alert_json
+
+    stall = Alert(
+        "pipeline_stalled:t:2025-12-02T08:00:00.000Z",
+        R.PIPELINE_STALLED,
+        "t",
+        R.FIRING,
+        60.0,
+        0.0,
+        60.0,
+        T_MS,
+        T_MS,
+        None,
+    )
+    mine = {"kind": ALERT, "origin": NOTIFIER, **alert_json(stall)}
+    assert _notifier_alert(json.dumps(mine).encode()) == stall
+    others = [
+        json.dumps({**mine, "origin": PROCESSOR}).encode(),  # the processor's own change
+        json.dumps({"kind": "heartbeat", "query_id": "q"}).encode(),
+        b"\xff\xfe not json",
+        b"[1, 2]",
+        b"42",
+        None,  # a tombstone
+        json.dumps({"kind": ALERT, "origin": NOTIFIER, "alert_id": "x"}).encode(),  # fields
+        json.dumps({**mine, "value": "many"}).encode(),  # a value that is no number
+    ]
+    assert [_notifier_alert(value) for value in others] == [None] * len(others)

@@ -6,6 +6,7 @@ tests call what the notifier's loop calls for each message.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -221,3 +222,21 @@ def test_a_stall_is_published_before_it_is_posted_and_again_after_a_crash_betwee
         assert n.check_stall({"0": 103}, T + 63_000) == POSTED  # from the ledger: no repeat
     assert published == [stall, stall]
     assert receiver.received() == [stall]
+
+
+def test_messages_that_are_not_ours_are_skipped_not_fatal(caplog):
+    """The notifier's loop reads every message through these: a poison message must not
+    stop every notification after it (its offset would never be committed)."""
+    from app.alerts.topic import alert_in, heartbeat_in, parse
+
+    caplog.set_level("WARNING", logger="app.alerts.topic")
+    assert [parse(v) for v in (b"\xff not json", b"[1]", b"null", None)] == [None] * 4
+    assert alert_in({"kind": "alert", "alert_id": "x"}) is None  # the other fields missing
+    assert alert_in({**alert_json(FIRING), "first_seen": "yesterday"}) is None
+    assert heartbeat_in({"kind": "heartbeat"}) is None
+    assert heartbeat_in({"kind": "heartbeat", "sent_at": 7}) is None
+    assert len(caplog.records) == 8
+    # What is ours still reads.
+    assert alert_in(parse(json.dumps({"kind": "alert", **alert_json(FIRING)}).encode())) == FIRING
+    beat = heartbeat_json("q", 7, T)
+    assert heartbeat_in(beat) == beat
