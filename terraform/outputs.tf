@@ -52,6 +52,8 @@ output "ansible_host" {
     private_key_file = local.ssh_private_key_path
     instance_id      = aws_instance.appliance.id
     region           = var.region
+    # The common role mounts this volume (found by its id) at the appliance's data folder.
+    data_volume_id = aws_ebs_volume.data.id
   }
 }
 

@@ -29,7 +29,16 @@ HEADER = (
 # host key checking off).
 SSH_COMMON_ARGS = "-o StrictHostKeyChecking=accept-new"
 
-REQUIRED_FIELDS = ("name", "group", "address", "user", "private_key_file", "instance_id", "region")
+REQUIRED_FIELDS = (
+    "name",
+    "group",
+    "address",
+    "user",
+    "private_key_file",
+    "instance_id",
+    "region",
+    "data_volume_id",
+)
 
 
 class OutputsError(Exception):
@@ -63,6 +72,8 @@ def inventory_from_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
                             "ansible_host": host["address"],
                             "ec2_instance_id": host["instance_id"],
                             "ec2_region": host["region"],
+                            # The common role mounts it at the appliance's data folder.
+                            "appliance_data_volume_id": host["data_volume_id"],
                         }
                     },
                     "vars": {

@@ -167,6 +167,12 @@ def world(moto_endpoint: str) -> dict[str, str]:
         return ec2.run_instances(**spec)["Instances"][0]["InstanceId"]
 
     appliance = launch(APPLIANCE_TAGS)
+    # The data volume, attached where terraform/storage.tf attaches it.
+    zone = ec2.describe_instances(InstanceIds=[appliance])["Reservations"][0]["Instances"][0][
+        "Placement"
+    ]["AvailabilityZone"]
+    data_volume = ec2.create_volume(AvailabilityZone=zone, Size=260, VolumeType="gp3")["VolumeId"]
+    ec2.attach_volume(Device="/dev/sdf", InstanceId=appliance, VolumeId=data_volume)
     untagged = launch({})
     stopped = launch({**APPLIANCE_TAGS, "Name": "clickstream-appliance-stopped"})
     ec2.stop_instances(InstanceIds=[stopped])
@@ -182,6 +188,7 @@ def world(moto_endpoint: str) -> dict[str, str]:
     return {
         "endpoint": moto_endpoint,
         "instance_id": appliance,
+        "data_volume_id": data_volume,
         "public_ip": described[appliance]["PublicIpAddress"],
         "untagged_ip": described[untagged]["PublicIpAddress"],
     }
@@ -217,6 +224,8 @@ def test_dynamic_inventory_returns_exactly_the_tagged_running_host(
     assert hostvars["ansible_user"] == "admin"
     assert hostvars["ansible_ssh_common_args"] == "-o StrictHostKeyChecking=accept-new"
     assert hostvars["ec2_instance_id"] == world["instance_id"]
+    assert hostvars["appliance_data_volume_id"] == world["data_volume_id"]
+    assert hostvars["appliance_data_volume_id"].startswith("vol-")
 
 
 def test_dynamic_inventory_fails_loudly_without_credentials(
@@ -306,6 +315,7 @@ def test_generated_inventory_is_valid_for_ansible_inventory(tmp_path: Path) -> N
             "ansible_ssh_common_args": "-o StrictHostKeyChecking=accept-new",
             "ec2_instance_id": "i-0123456789abcdef0",
             "ec2_region": "us-west-2",
+            "appliance_data_volume_id": "vol-0a1b2c3d4e5f60718",
         }
     }
 
@@ -346,7 +356,7 @@ def test_static_and_dynamic_inventories_together_yield_one_host(
                 {"ansible_host": {"value": {"name": "clickstream-appliance", "group": "appliance"}}}
             ),
             "error: the ansible_host output lacks "
-            "address, user, private_key_file, instance_id, region",
+            "address, user, private_key_file, instance_id, region, data_volume_id",
         ),
     ],
 )

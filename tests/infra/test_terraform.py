@@ -633,4 +633,5 @@ def test_ansible_host_output_names_the_host_like_the_dynamic_inventory(tf: Confi
         "private_key_file": "${local.ssh_private_key_path}",
         "instance_id": "${aws_instance.appliance.id}",
         "region": "${var.region}",
+        "data_volume_id": "${aws_ebs_volume.data.id}",
     }
