@@ -125,6 +125,18 @@ def _text(text: str) -> str:
     return text.strip()
 
 
+def _matching_or_empty(pattern: str, expected: str) -> Callable[[str], str]:
+    compiled = re.compile(pattern)
+
+    def parse(text: str) -> str:
+        value = text.strip()
+        if value and not compiled.fullmatch(value):
+            raise _Invalid(f"expected {expected}, or empty")
+        return value
+
+    return parse
+
+
 def _page_or_empty(text: str) -> str:
     page = text.strip()
     if page and not page.startswith("/"):
@@ -610,6 +622,36 @@ SETTINGS: tuple[Setting, ...] = (
         _text,
         "The notifier's ledger of what it has posted (SQLite), so a restart posts nothing twice",
     ),
+    # The appliance's health in CloudWatch (python -m app.metrics, every minute).
+    Setting(
+        "METRICS_INSTANCE_ID",
+        "metrics",
+        "",
+        _matching_or_empty(r"i-[0-9a-f]{8,17}", "an EC2 instance id (i-0123456789abcdef0)"),
+        "The EC2 instance the metrics are published for (their InstanceId dimension); "
+        "empty: log the reading only",
+    ),
+    Setting(
+        "METRICS_NAMESPACE",
+        "metrics",
+        "Clickstream",
+        _text,
+        "CloudWatch namespace of the metrics (terraform's alarms watch this one)",
+    ),
+    Setting(
+        "METRICS_REGION",
+        "metrics",
+        "",
+        _matching_or_empty(r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region (us-west-2)"),
+        "AWS region to publish to; empty: boto3's own (AWS_REGION, the instance's profile)",
+    ),
+    Setting(
+        "METRICS_DATA_PATH",
+        "metrics",
+        ".data",
+        _text,
+        "A folder on the data volume: its file system's use is DataVolumeUsedPercent",
+    ),
     Setting(
         "SINK_RETRIES",
         "processor",
@@ -755,6 +797,10 @@ class Settings:
     notify_cooldown: float
     notify_retries: int
     notifier_state: str
+    metrics_instance_id: str
+    metrics_namespace: str
+    metrics_region: str
+    metrics_data_path: str
     sink_retries: int
     sink_retry_backoff: float
     checkpoint_dir: str

@@ -51,3 +51,54 @@ resource "aws_cloudwatch_metric_alarm" "system_status" {
   ok_actions = [aws_sns_topic.alarms.arn]
   tags       = local.tags
 }
+
+# The appliance's own health, published every minute by `python -m app.metrics` (a
+# systemd timer of the notifier role) into the namespace below. Missing data is
+# breaching: a silent exporter is as worrying as a bad reading.
+locals {
+  health_alarms = {
+    data_volume_used = {
+      metric      = "DataVolumeUsedPercent"
+      threshold   = var.disk_alarm_percent
+      periods     = 5
+      description = "The data volume (Kafka, ClickHouse, checkpoints, Postgres) has been over ${var.disk_alarm_percent} % full for 5 minutes. At 100 % Kafka takes its log offline and inserts fail: grow data_volume_size (README, Operations)."
+    }
+    root_volume_used = {
+      metric      = "RootVolumeUsedPercent"
+      threshold   = var.disk_alarm_percent
+      periods     = 5
+      description = "The root disk (OS, virtualenvs, journal) has been over ${var.disk_alarm_percent} % full for 5 minutes."
+    }
+    kafka_lag = {
+      metric      = "KafkaLag"
+      threshold   = var.lag_alarm_records
+      periods     = 10
+      description = "The job has been more than ${var.lag_alarm_records} events behind the end of the topic for 10 minutes: it is not keeping up, and what it has not read leaves Kafka with the retention (README, Operations: runbooks)."
+    }
+    last_batch_age = {
+      metric      = "SecondsSinceLastBatch"
+      threshold   = var.stall_alarm_seconds
+      periods     = 3
+      description = "The job's last batch ended more than ${var.stall_alarm_seconds} s ago, 3 minutes running: the processor is down or stuck (its watchdog restarts it; see journalctl -u clickstream-processor)."
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "health" {
+  for_each = local.health_alarms
+
+  alarm_name          = "${var.name}-${replace(each.key, "_", "-")}"
+  alarm_description   = each.value.description
+  namespace           = var.metrics_namespace
+  metric_name         = each.value.metric
+  dimensions          = { InstanceId = aws_instance.appliance.id }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = each.value.periods
+  threshold           = each.value.threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+  tags                = local.tags
+}

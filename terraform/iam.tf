@@ -1,6 +1,7 @@
-# The instance's own identity. It grants exactly one thing: registering with
-# AWS Systems Manager, so Session Manager can open a shell or a port forward
-# without port 22 (make tunnel-ssm). The stack itself calls no AWS API.
+# The instance's own identity. It grants two things: registering with AWS
+# Systems Manager, so Session Manager can open a shell or a port forward without
+# port 22 (make tunnel-ssm), and publishing the appliance's health metrics to its
+# own CloudWatch namespace (the alarms in alarms.tf). Nothing else calls AWS.
 #
 # Not the managed AmazonSSMManagedInstanceCore: that also lets the host read
 # every SSM parameter of the account (ssm:GetParameter(s) on *) and use the
@@ -54,9 +55,25 @@ data "aws_iam_policy_document" "appliance_session_manager" {
   }
 }
 
+# The health metrics (app.metrics): PutMetricData has no resource-level permission, so
+# the namespace condition is what keeps the host to its own metrics.
+data "aws_iam_policy_document" "appliance_health_metrics" {
+  statement {
+    sid       = "PublishHealthMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.metrics_namespace]
+    }
+  }
+}
+
 resource "aws_iam_role" "appliance" {
   name_prefix        = "${var.name}-"
-  description        = "Role of the ${var.name} EC2 host: SSM Session Manager only"
+  description        = "Role of the ${var.name} EC2 host: SSM Session Manager and its health metrics"
   assume_role_policy = data.aws_iam_policy_document.appliance_assume.json
 }
 
@@ -64,6 +81,12 @@ resource "aws_iam_role_policy" "appliance_session_manager" {
   name   = "session-manager"
   role   = aws_iam_role.appliance.id
   policy = data.aws_iam_policy_document.appliance_session_manager.json
+}
+
+resource "aws_iam_role_policy" "appliance_health_metrics" {
+  name   = "health-metrics"
+  role   = aws_iam_role.appliance.id
+  policy = data.aws_iam_policy_document.appliance_health_metrics.json
 }
 
 resource "aws_iam_instance_profile" "appliance" {

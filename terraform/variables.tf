@@ -246,3 +246,51 @@ variable "tags" {
     error_message = "tags must not set Project, ManagedBy, Role or Name: the inventory finds the host by them."
   }
 }
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace the appliance publishes its health metrics to (app.metrics; keep in step with the notifier role's notifier_metrics_namespace). The host may publish to this namespace only."
+  type        = string
+  default     = "Clickstream"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1 to 255 of A-Z a-z 0-9 . _ / # : - and must not start with AWS/."
+  }
+}
+
+variable "disk_alarm_percent" {
+  description = "Alarm when the data volume or the root disk is fuller than this (percent, as df shows it) for 5 minutes."
+  type        = number
+  default     = 80
+  nullable    = false
+
+  validation {
+    condition     = var.disk_alarm_percent > 0 && var.disk_alarm_percent < 100
+    error_message = "disk_alarm_percent must be between 0 and 100."
+  }
+}
+
+variable "lag_alarm_records" {
+  description = "Alarm when the job is more than this many events behind the topic's end for 10 minutes (default: 10 minutes of the default 200 events/s)."
+  type        = number
+  default     = 120000
+  nullable    = false
+
+  validation {
+    condition     = var.lag_alarm_records >= 1
+    error_message = "lag_alarm_records must be at least 1."
+  }
+}
+
+variable "stall_alarm_seconds" {
+  description = "Alarm when the job's last batch ended longer ago than this, for 3 minutes (seconds; above the processor's watchdog, 300 s, so a restart it handles alone stays quiet)."
+  type        = number
+  default     = 600
+  nullable    = false
+
+  validation {
+    condition     = var.stall_alarm_seconds >= 60
+    error_message = "stall_alarm_seconds must be at least 60."
+  }
+}

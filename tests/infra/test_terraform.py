@@ -205,6 +205,7 @@ def test_files_by_purpose_all_parse(tf: Config) -> None:
     # Everything the appliance is made of; a new resource is a design change.
     assert sorted(f"{rtype}.{name}" for rtype, name in tf.resources) == [
         "aws_cloudwatch_log_group.flow_logs",
+        "aws_cloudwatch_metric_alarm.health",
         "aws_cloudwatch_metric_alarm.instance_status",
         "aws_cloudwatch_metric_alarm.system_status",
         "aws_default_security_group.this",
@@ -215,6 +216,7 @@ def test_files_by_purpose_all_parse(tf: Config) -> None:
         "aws_iam_role.appliance",
         "aws_iam_role.dlm",
         "aws_iam_role.flow_logs",
+        "aws_iam_role_policy.appliance_health_metrics",
         "aws_iam_role_policy.appliance_session_manager",
         "aws_iam_role_policy.flow_logs",
         "aws_iam_role_policy_attachment.dlm",
@@ -506,6 +508,51 @@ def test_instance_profile_allows_ssm_session_manager_only(tf: Config) -> None:
     assert profile["role"] == "${aws_iam_role.appliance.name}"
 
 
+def test_the_host_may_publish_metrics_to_its_own_namespace_only(tf: Config) -> None:
+    policy = tf.resources[("aws_iam_role_policy", "appliance_health_metrics")]
+    assert policy["role"] == "${aws_iam_role.appliance.id}"
+    assert policy["policy"] == "${data.aws_iam_policy_document.appliance_health_metrics.json}"
+    statement = one(tf.data[("aws_iam_policy_document", "appliance_health_metrics")]["statement"])
+    # PutMetricData has no resource-level permission; the namespace condition is the limit.
+    assert statement["actions"] == ["cloudwatch:PutMetricData"]
+    assert one(statement["condition"]) == {
+        "test": "StringEquals",
+        "variable": "cloudwatch:namespace",
+        "values": ["${var.metrics_namespace}"],
+    }
+    assert tf.variables["metrics_namespace"]["default"] == "Clickstream"
+
+
+def test_health_alarms_watch_disks_lag_and_the_last_batch(tf: Config) -> None:
+    from app import metrics
+
+    alarm = tf.resources[("aws_cloudwatch_metric_alarm", "health")]
+    assert alarm["for_each"] == "${local.health_alarms}"
+    assert alarm["namespace"] == "${var.metrics_namespace}"
+    assert alarm["dimensions"] == {"InstanceId": "${aws_instance.appliance.id}"}
+    assert (alarm["statistic"], alarm["period"]) == ("Maximum", 60)
+    assert alarm["comparison_operator"] == "GreaterThanThreshold"
+    # A silent exporter (the host, the timer or ClickHouse down) is itself an alarm.
+    assert alarm["treat_missing_data"] == "breaching"
+    assert alarm["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"]
+    assert alarm["ok_actions"] == ["${aws_sns_topic.alarms.arn}"]
+    watched = {
+        name: (a["metric"], a["threshold"], a["periods"])
+        for name, a in tf.locals["health_alarms"].items()
+    }
+    # Each metric name is one app.metrics publishes.
+    assert watched == {
+        "data_volume_used": (metrics.DATA_VOLUME_USED, "${var.disk_alarm_percent}", 5),
+        "root_volume_used": (metrics.ROOT_VOLUME_USED, "${var.disk_alarm_percent}", 5),
+        "kafka_lag": (metrics.KAFKA_LAG, "${var.lag_alarm_records}", 10),
+        "last_batch_age": (metrics.SECONDS_SINCE_LAST_BATCH, "${var.stall_alarm_seconds}", 3),
+    }
+    assert tf.variables["disk_alarm_percent"]["default"] == 80
+    assert tf.variables["lag_alarm_records"]["default"] == 120000
+    # Above the processor's watchdog (300 s), which restarts a stuck query by itself.
+    assert tf.variables["stall_alarm_seconds"]["default"] == 600
+
+
 def test_data_volume_is_encrypted_gp3_attached_beside_the_instance(tf: Config) -> None:
     volume = tf.resources[("aws_ebs_volume", "data")]
     assert volume["encrypted"] is True
@@ -568,6 +615,7 @@ def test_status_check_alarms_publish_to_an_encrypted_topic_and_recover(tf: Confi
     assert {n: a["metric_name"] for n, a in alarms.items()} == {
         "instance_status": "StatusCheckFailed_Instance",
         "system_status": "StatusCheckFailed_System",
+        "health": "${each.value.metric}",
     }
     for alarm in alarms.values():
         assert alarm["dimensions"] == {"InstanceId": "${aws_instance.appliance.id}"}
