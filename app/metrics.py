@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 from app import settings as settings_module
 from app.settings import Settings
@@ -59,19 +60,27 @@ def used_percent(path: str) -> float:
     return round(100.0 * usage.used / visible, 2) if visible else 0.0
 
 
-def readings(settings: Settings, store: ClickHouseStore) -> list[Reading]:
-    """One reading of every metric; the job's two are absent when it has no batch yet."""
-    found = [
+def disk_readings(settings: Settings) -> list[Reading]:
+    return [
         Reading(DATA_VOLUME_USED, used_percent(settings.metrics_data_path), "Percent"),
         Reading(ROOT_VOLUME_USED, used_percent("/"), "Percent"),
     ]
+
+
+def job_readings(store: ClickHouseStore) -> list[Reading]:
+    """The job's lag and the age of its last batch; none before its first batch."""
     rows = store.query(LAST_BATCH_SQL)
-    if rows:
-        found.append(Reading(KAFKA_LAG, float(rows[0]["kafka_lag"]), "Count"))
-        found.append(
-            Reading(SECONDS_SINCE_LAST_BATCH, max(0.0, float(rows[0]["seconds_since"])), "Seconds")
-        )
-    return found
+    if not rows:
+        return []
+    return [
+        Reading(KAFKA_LAG, float(rows[0]["kafka_lag"]), "Count"),
+        Reading(SECONDS_SINCE_LAST_BATCH, max(0.0, float(rows[0]["seconds_since"])), "Seconds"),
+    ]
+
+
+def readings(settings: Settings, store: ClickHouseStore) -> list[Reading]:
+    """One reading of every metric; the job's two are absent when it has no batch yet."""
+    return disk_readings(settings) + job_readings(store)
 
 
 def metric_data(found: list[Reading], instance_id: str) -> list[dict[str, Any]]:
@@ -99,18 +108,38 @@ def publish(settings: Settings, found: list[Reading], client: Any | None = None)
 
 
 def run(settings: Settings, open_: Callable[[str, str], ClickHouseStore] = open_store) -> int:
-    store = open_(settings.clickhouse_url, settings.clickhouse_database)
+    """Read and publish once: 0, or 1 when the job's readings could not be taken.
+
+    The disks are published even when ClickHouse does not answer: a full disk is often
+    why it does not. The job's metrics are then missing, which their alarms count as
+    breaching.
+    """
+    found = disk_readings(settings)
+    complete = True
     try:
-        found = readings(settings, store)
-    finally:
-        store.close()
+        store = open_(settings.clickhouse_url, settings.clickhouse_database)
+        try:
+            found += job_readings(store)
+        finally:
+            store.close()
+    except Exception as exc:
+        complete = False
+        message = str(exc)
+        password = urlparse(settings.clickhouse_url).password
+        if password:
+            message = message.replace(password, "***")
+        log.warning(
+            "could not read the job's progress from ClickHouse (%s): %s",
+            type(exc).__name__,
+            message,
+        )
     shown = ", ".join(f"{r.name}={r.value:g}" for r in found)
     if not settings.metrics_instance_id:
         log.info("%s (METRICS_INSTANCE_ID is empty: not published)", shown)
-        return 0
-    publish(settings, found)
-    log.info("%s published to %s", shown, settings.metrics_namespace)
-    return 0
+    else:
+        publish(settings, found)
+        log.info("%s published to %s", shown, settings.metrics_namespace)
+    return 0 if complete else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -184,6 +184,7 @@ def test_dynamic_inventory_returns_exactly_the_tagged_running_host(
     assert hostvars["ansible_user"] == "admin"
     assert hostvars["ansible_ssh_common_args"] == "-o StrictHostKeyChecking=accept-new"
     assert hostvars["ec2_instance_id"] == world["instance_id"]
+    assert hostvars["ec2_region"] == REGION
     assert hostvars["appliance_data_volume_id"] == world["data_volume_id"]
     assert hostvars["appliance_data_volume_id"].startswith("vol-")
 

@@ -116,3 +116,28 @@ def test_without_an_instance_id_it_only_logs(tmp_path, caplog, monkeypatch):
     assert message.startswith("DataVolumeUsedPercent=")
     assert ", RootVolumeUsedPercent=" in message
     assert message.endswith(" (METRICS_INSTANCE_ID is empty: not published)")
+
+
+def test_clickhouse_down_still_reports_the_disks_and_exits_1(tmp_path, caplog, monkeypatch):
+    published = []
+    monkeypatch.setattr(metrics, "publish", lambda _s, found: published.append(found))
+    settings = settings_for(
+        str(tmp_path),
+        CLICKHOUSE_URL="http://reader:s3cret-pass@127.0.0.1:9/",
+        METRICS_INSTANCE_ID="i-0123456789abcdef0",
+    )
+
+    def refused(url, database):
+        raise ConnectionRefusedError(f"cannot reach {url} for {database}")
+
+    with caplog.at_level(logging.INFO, logger="app.metrics"):
+        assert metrics.run(settings, open_=refused) == 1
+    assert [[r.name for r in found] for found in published] == [
+        ["DataVolumeUsedPercent", "RootVolumeUsedPercent"]
+    ]
+    warning = next(r for r in caplog.records if r.levelno == logging.WARNING).getMessage()
+    assert warning == (
+        "could not read the job's progress from ClickHouse (ConnectionRefusedError): "
+        "cannot reach http://reader:***@127.0.0.1:9/ for clickstream"
+    )
+    assert "s3cret-pass" not in caplog.text
