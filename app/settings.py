@@ -13,7 +13,7 @@ import argparse
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlparse
 
@@ -171,6 +171,22 @@ def _p_value(text: str) -> float:
 
 def _integer(text: str) -> int:
     return _number(text, int, "an integer")
+
+
+# What a shared secret may hold: the alphabets of `openssl rand -hex` and `-base64`. It is
+# written into Spark's spark-defaults.conf (a Java properties file, where a backslash or
+# leading blank is not what it seems) and into systemd env files (where quotes and
+# blanks are), so anything else would arrive changed on one side and not the other.
+_SECRET = re.compile(r"^[A-Za-z0-9+/=._-]{16,}$")
+
+
+def _secret_or_empty(text: str) -> str:
+    if text and not _SECRET.match(text):
+        raise _Invalid(
+            "expected 16 or more letters, digits or + / = . _ - (e.g. `openssl rand -hex 32`), "
+            "or nothing"
+        )
+    return text
 
 
 @dataclass(frozen=True)
@@ -683,6 +699,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Spark master URL (local[*], spark://host:7077, yarn, k8s://...)",
     ),
     Setting(
+        "SPARK_AUTH_SECRET",
+        "processor",
+        "",
+        _secret_or_empty,
+        "Shared secret of a spark:// cluster (spark.authenticate): required with a spark:// "
+        "SPARK_MASTER, the same as the master's and worker's; unused with local[*] (a secret)",
+        secret=True,
+    ),
+    Setting(
         "STARTING_OFFSETS",
         "processor",
         "earliest",
@@ -807,6 +832,8 @@ class Settings:
     spark_master: str
     spark_driver_memory: str
     spark_driver_host: str
+    # Out of the repr, so a settings object in a log line or traceback does not show it.
+    spark_auth_secret: str = field(repr=False)
     starting_offsets: str
     spark_jars: str
     data_dir: str
@@ -844,6 +871,12 @@ class Settings:
                 f"ALERT_RECOVER_SHARE={self.alert_recover_share:g}: must be above "
                 f"ALERT_DROP_SHARE={self.alert_drop_share:g}, or a page_drop alert could "
                 "resolve at a count that would fire it again"
+            )
+        if self.spark_master.startswith("spark://") and not self.spark_auth_secret:
+            raise SettingsError(
+                f"SPARK_AUTH_SECRET is empty: SPARK_MASTER={self.spark_master} is a standalone "
+                "cluster, which accepts only applications that know its shared secret "
+                "(spark.authenticate); set it to the master's and worker's secret"
             )
         faults = (
             self.fault_malformed_rate

@@ -59,34 +59,64 @@ def _artifact(jar_name: str) -> str:
 
 
 def build_spark(settings: Settings, extra_conf: dict[str, str] | None = None) -> SparkSession:
-    builder = (
-        SparkSession.builder.appName("clickstream-processor")
-        .master(settings.spark_master)
-        .config("spark.driver.memory", settings.spark_driver_memory)
-        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG4J_CONFIG}")
+    conf = {
+        "spark.app.name": "clickstream-processor",
+        "spark.master": settings.spark_master,
+        "spark.driver.memory": settings.spark_driver_memory,
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
         # The dedupe state holds every event_id within the watermark: keep it in RocksDB,
         # off the JVM heap, so a busy minute does not become a garbage-collection storm.
-        .config(
-            "spark.sql.streaming.stateStore.providerClass",
-            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
-        )
-    )
+        "spark.sql.streaming.stateStore.providerClass": (
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+        ),
+    }
     if settings.spark_driver_host:
         # Executors in containers call back to a driver on the host: advertise an address
         # they can reach, and listen on that address only.
-        builder = builder.config("spark.driver.host", settings.spark_driver_host).config(
-            "spark.driver.bindAddress", settings.spark_driver_host
-        )
+        conf["spark.driver.host"] = conf["spark.driver.bindAddress"] = settings.spark_driver_host
     if settings.spark_jars:
-        builder = builder.config("spark.jars", ",".join(connector_jars(settings.spark_jars)))
+        conf["spark.jars"] = ",".join(connector_jars(settings.spark_jars))
     else:
-        builder = builder.config("spark.jars.packages", KAFKA_PACKAGE)
-    for key, value in (extra_conf or {}).items():
+        conf["spark.jars.packages"] = KAFKA_PACKAGE
+    conf.update(extra_conf or {})
+    secret = cluster_secret(settings)
+    if secret:
+        conf["spark.authenticate"] = "true"
+        _start_jvm_without_secret(conf)
+        conf["spark.authenticate.secret"] = secret
+    builder = SparkSession.builder
+    for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def cluster_secret(settings: Settings) -> str:
+    """The shared secret to authenticate with: a spark:// master's only.
+
+    A standalone master and worker started with spark.authenticate accept only
+    applications that know their secret (the settings refuse a spark:// master without
+    one). local[*] runs everything in this process: nothing to authenticate to.
+    """
+    return settings.spark_auth_secret if settings.spark_master.startswith("spark://") else ""
+
+
+def _start_jvm_without_secret(conf: dict[str, str]) -> None:
+    """Start Spark's JVM with every option but the secret, which then goes over py4j.
+
+    pyspark starts the JVM with `spark-submit --conf KEY=VALUE` for each option of the
+    session it is asked for: the secret would be in the JVM's command line, which every
+    user of the host can read (ps, /proc/PID/cmdline). The options the launch needs
+    (memory, Java options, jars) are passed as usual; the session built next in the
+    running JVM gets the secret in memory only, where Spark redacts it from its UI.
+    """
+    from pyspark import SparkConf, SparkContext
+
+    if SparkContext._gateway is None:
+        launch = SparkConf(loadDefaults=False).setAll(conf.items())
+        SparkContext._ensure_initialized(conf=launch)
 
 
 def stop_spark(spark: SparkSession, timeout: float = 30.0) -> None:

@@ -28,6 +28,7 @@ GOOD = {
     "vault_metabase_admin_password": "a" * 48,
     "vault_metabase_db_password": "d" * 48,
     "vault_metabase_encryption_secret_key": "k" * 44,
+    "vault_spark_auth_secret": "s" * 64,
     "vault_notify_webhook_url": "",
 }
 SECRETS = [v for v in GOOD.values() if len(v) > 20]
@@ -107,7 +108,7 @@ def test_the_examples_placeholders_are_refused_by_name(tmp_path):
         "These vault variables are missing, empty or still hold CHANGE-ME: "
         "vault_clickhouse_password, vault_clickhouse_reader_password, "
         "vault_metabase_admin_password, vault_metabase_db_password, "
-        "vault_metabase_encryption_secret_key."
+        "vault_metabase_encryption_secret_key, vault_spark_auth_secret."
     ) in " ".join(run.stdout.split())
 
 
@@ -127,3 +128,13 @@ def test_a_metabase_key_metabase_would_refuse_is_refused(tmp_path):
     assert run.returncode == 2
     assert "vault_metabase_encryption_secret_key is shorter than 16 characters" in run.stdout
     assert "short-key-15chr" not in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    "secret", ["short-secret-15", "a spark secret with blanks", "back\\slash-0123456789"]
+)
+def test_a_spark_secret_the_roles_would_refuse_is_refused(tmp_path, secret):
+    run = deploy(tmp_path, dict(GOOD, vault_spark_auth_secret=secret))
+    assert run.returncode == 2
+    assert "vault_spark_auth_secret must be 16 or more letters" in " ".join(run.stdout.split())
+    assert secret not in run.stdout + run.stderr

@@ -185,3 +185,48 @@ def test_events_ttl_must_outlast_the_oldest_event_validation_accepts():
     assert "MAX_EVENT_AGE=89d" in str(caught.value)
     shorter = load(environ={"EVENTS_TTL_DAYS": "30", "MAX_EVENT_AGE": "29d"})
     assert (shorter.events_ttl_days, load(environ={}).events_ttl_days) == (30, 90)
+
+
+# ---- the Spark cluster's shared secret (spark.authenticate)
+
+SECRET = "0123456789abcdef0123456789abcdef"
+
+
+def test_a_spark_cluster_without_its_secret_is_refused_by_name():
+    with pytest.raises(SettingsError) as caught:
+        load(environ={"SPARK_MASTER": "spark://127.0.0.1:7077"})
+    assert str(caught.value) == (
+        "SPARK_AUTH_SECRET is empty: SPARK_MASTER=spark://127.0.0.1:7077 is a standalone "
+        "cluster, which accepts only applications that know its shared secret "
+        "(spark.authenticate); set it to the master's and worker's secret"
+    )
+
+
+def test_local_spark_needs_no_secret_and_a_cluster_takes_one():
+    assert load(environ={}).spark_auth_secret == ""
+    assert load(environ={"SPARK_MASTER": "local[2]"}).spark_master == "local[2]"
+    cluster = load(environ={"SPARK_MASTER": "spark://m:7077", "SPARK_AUTH_SECRET": SECRET})
+    assert cluster.spark_auth_secret == SECRET
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "short-secret-15",  # 16 needed
+        "0123456789abcdef 0123",  # a blank: systemd and Java properties read it differently
+        "0123456789abcdef\\0123",  # a backslash: an escape in a Java properties file
+        '"0123456789abcdef0123"',  # quotes: systemd's env file would strip them
+    ],
+)
+def test_a_secret_spark_and_systemd_would_read_differently_is_refused_unshown(bad):
+    with pytest.raises(SettingsError) as caught:
+        load(environ={"SPARK_AUTH_SECRET": bad})
+    message = str(caught.value)
+    assert message.startswith("SPARK_AUTH_SECRET=(hidden): expected 16 or more letters")
+    assert "0123" not in message and "short" not in message
+
+
+def test_the_secret_is_not_in_the_settings_repr():
+    cluster = load(environ={"SPARK_MASTER": "spark://m:7077", "SPARK_AUTH_SECRET": SECRET})
+    assert SECRET not in repr(cluster)
+    assert "spark_master='spark://m:7077'" in repr(cluster)
