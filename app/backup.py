@@ -308,11 +308,14 @@ def restore_backup(
 
 
 def _flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("backup", "restore"))
-    parser.add_argument("--name", required=True, help="the backup's folder under --backups-dir")
     parser.add_argument(
-        "--backups-dir", required=True, type=Path, help="the host folder of the backups disk"
+        "action",
+        choices=("backup", "restore", "pending"),
+        help="pending: exit 3 if the checkpoint has a batch without a commit (make backup "
+        "then lets the processor finish one and stops it again)",
     )
+    parser.add_argument("--name", help="the backup's folder under --backups-dir")
+    parser.add_argument("--backups-dir", type=Path, help="the host folder of the backups disk")
     parser.add_argument("--checkpoint-dir", required=True, type=Path, help="CHECKPOINT_DIR")
     parser.add_argument(
         "--metabase-container",
@@ -332,6 +335,14 @@ def main(argv: list[str] | None = None) -> int:
         extra=_flags,
         prog="python -m app.backup",
     )
+    if args.action == "pending":
+        pending = unfinished_batches(args.checkpoint_dir) if args.checkpoint_dir.is_dir() else {}
+        print(json.dumps(pending, sort_keys=True))
+        return 3 if pending else 0
+    if args.name is None or args.backups_dir is None:
+        parser_error = f"python -m app.backup {args.action}: --name and --backups-dir are needed"
+        print(parser_error, file=sys.stderr)
+        return 2
     metabase = None
     if args.metabase_container:
         metabase = MetabaseDb(

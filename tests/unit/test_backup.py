@@ -310,3 +310,12 @@ def test_the_command_line_backs_up_and_restores(tmp_path, backups_dir, capsys):
     assert "batches without a commit ({'clickstream': [1]})" in capsys.readouterr().err
     assert backup.main([*argv[:2], "../x", *argv[3:]]) == 2
     assert "backup name '../x'" in capsys.readouterr().err
+
+
+def test_pending_says_whether_the_processor_stopped_between_batches(tmp_path, capsys):
+    checkpoint = write_checkpoint(tmp_path / "checkpoints", range(3), range(2))
+    assert backup.main(["pending", "--checkpoint-dir", str(checkpoint)]) == 3
+    assert capsys.readouterr().out == '{"clickstream": [2]}\n'
+    write_checkpoint(checkpoint, range(3), range(3))
+    assert backup.main(["pending", "--checkpoint-dir", str(checkpoint)]) == 0
+    assert capsys.readouterr().out == "{}\n"
