@@ -130,6 +130,31 @@ deploy: $(VENV)/.installed ## Run the Ansible deploy playbook on the provisioned
 	@$(AWS_PREFLIGHT) deploy
 	$(ANSIBLE_DEPLOY)
 
+# A logical backup on the host: ClickHouse with the processor's checkpoint, Metabase's
+# database (ansible/playbooks/backup.yml; README, "Backups and restore"). BACKUP names
+# it (default: the UTC time).
+BACKUP_PLAYBOOK  ?= ansible/playbooks/backup.yml
+RESTORE_PLAYBOOK ?= ansible/playbooks/restore.yml
+ANSIBLE_RUN      := ANSIBLE_CONFIG=$(CURDIR)/ansible/ansible.cfg ansible-playbook -i $(AWS_INVENTORY)
+
+.PHONY: backup
+backup: $(VENV)/.installed ## Back up ClickHouse, the processor's checkpoint and Metabase's database on the host (BACKUP=name)
+	@$(PY) scripts/aws/preflight.py --tf-dir $(TF_DIR) --playbook $(BACKUP_PLAYBOOK) --inventory-dir $(AWS_INVENTORY) deploy
+	$(ANSIBLE_RUN) $(BACKUP_PLAYBOOK) $(if $(BACKUP),-e 'backup_name=$(BACKUP)')
+
+# Replaces everything ClickHouse and Metabase hold by the backup's; asks for the word
+# "restore" first (CONFIRM=restore answers it ahead).
+.PHONY: restore
+restore: $(VENV)/.installed ## Put a backup back on the host (make restore BACKUP=name; asks first)
+	@test -n "$(BACKUP)" || { echo "error: name the backup: make restore BACKUP=<name> (see the backups folder on the host)" >&2; exit 1; }
+	@$(PY) scripts/aws/preflight.py --tf-dir $(TF_DIR) --playbook $(RESTORE_PLAYBOOK) --inventory-dir $(AWS_INVENTORY) deploy
+	@answer="$(CONFIRM)"; \
+	if [ "$$answer" != restore ]; then \
+	  read -r -p "This replaces ClickHouse's tables, the processor's checkpoint and Metabase's database on the host by backup $(BACKUP)'s; what was stored after it is lost (events still in Kafka are read again). Type 'restore' to go on: " answer || true; \
+	fi; \
+	[ "$$answer" = restore ] || { echo "aborted: nothing was restored" >&2; exit 1; }
+	$(ANSIBLE_RUN) $(RESTORE_PLAYBOOK) -e 'backup_name=$(BACKUP)'
+
 # Both tunnels run the ssh command Terraform wrote into the output named by $(1).
 define open_tunnel
 @cmd="$$($(TERRAFORM) output -raw $(1) 2>/dev/null)" \

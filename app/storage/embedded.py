@@ -21,7 +21,7 @@ from app.storage.base import quote_string, to_clickhouse_text
 
 
 class EmbeddedStore:
-    def __init__(self, path: str, database: str) -> None:
+    def __init__(self, path: str, database: str, config_file: str | None = None) -> None:
         from chdb.session import Session  # imported here: servers never need chDB
 
         Path(path).mkdir(parents=True, exist_ok=True)
@@ -29,7 +29,10 @@ class EmbeddedStore:
         self.database = database
         # The Spark sink and the demo's terminal view call in from different threads.
         self._lock = threading.Lock()
-        self._session = Session(path)
+        # A server configuration file (what clickhouse-local reads with --config-file):
+        # the backup tests give the engine the backups disk the clickhouse role renders.
+        connection = path if config_file is None else f"file:{path}?config-file={config_file}"
+        self._session = Session(connection)
         self._session.query(f"CREATE DATABASE IF NOT EXISTS {database}")
         self._session.query(f"USE {database}")
         # Text forms of DateTime columns without a zone of their own then mean UTC.
