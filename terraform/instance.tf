@@ -54,6 +54,9 @@ resource "aws_instance" "appliance" {
   user_data = var.install_ssm_agent ? templatefile("${path.module}/templates/install-ssm-agent.sh.tftpl", {
     region      = var.region
     debian_arch = local.debian_arch
+    # AWS's SSM agent signing key (fingerprint DE92 C7DA 3E56 E923 31D6 2A36 BC1F 495C
+    # 97DD 04ED, checked by tests/infra/test_ssm_agent_install.py).
+    ssm_agent_keyring = filebase64("${path.module}/templates/amazon-ssm-agent.gpg")
   }) : null
 
   metadata_options {

@@ -21,7 +21,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from app.alerts.rules import rules_from as alert_rules_from
 from app.alerts.topic import AlertsTopic, NotifierAlerts
-from app.processor import sessions, transforms
+from app.processor import gaps, sessions, transforms
 from app.processor.sink import ClickstreamBatchWriter, SinkOptions, check_checkpoint_matches_table
 from app.runtime.broker import ensure_topic
 from app.settings import Settings
@@ -143,7 +143,9 @@ def stop_spark(spark: SparkSession, timeout: float = 30.0) -> None:
         process.wait()
 
 
-def read_kafka(spark: SparkSession, settings: Settings) -> DataFrame:
+def read_kafka(
+    spark: SparkSession, settings: Settings, over_recorded_gap: bool = False
+) -> DataFrame:
     return (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
@@ -151,8 +153,9 @@ def read_kafka(spark: SparkSession, settings: Settings) -> DataFrame:
         .option("startingOffsets", settings.starting_offsets)
         .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
         # Exactness over availability: if records vanish (retention) before they are
-        # read, stop and say so rather than count less in silence.
-        .option("failOnDataLoss", "true")
+        # read, stop and say so rather than count less in silence. Off only for a run
+        # that resumes over a gap an operator recorded (app/processor/gaps.py).
+        .option("failOnDataLoss", "false" if over_recorded_gap else "true")
         .load()
     )
 
@@ -184,10 +187,12 @@ class Pipeline:
             self.notifier_alerts.close()
 
 
-def build_query(spark: SparkSession, settings: Settings) -> DataFrame:
+def build_query(
+    spark: SparkSession, settings: Settings, over_recorded_gap: bool = False
+) -> DataFrame:
     """Kafka records -> judged -> deduplicated: the one frame every output reads."""
     judged = transforms.judge(
-        transforms.parse(read_kafka(spark, settings)),
+        transforms.parse(read_kafka(spark, settings, over_recorded_gap)),
         max_event_bytes=settings.max_event_bytes,
         max_future_skew_seconds=settings.max_future_skew,
         max_event_age_seconds=settings.max_event_age,
@@ -219,6 +224,16 @@ def start(
     set_events_ttl(store, settings.events_ttl_days)
     # One partition: the notifier reads alert changes and heartbeats in the order sent.
     ensure_topic(settings.kafka_bootstrap_servers, settings.alerts_topic, 1)
+    # Records deleted by retention while the processor was down: refuse, unless recorded
+    # (after ensure_topic, which waits for a broker that is not up yet).
+    over_recorded_gap = gaps.resume_over(
+        store,
+        gaps.find_gaps(
+            Path(checkpoint),
+            settings.kafka_topic,
+            lambda: gaps.earliest_offsets(settings.kafka_bootstrap_servers, settings.kafka_topic),
+        ),
+    )
     alerts_topic = AlertsTopic(settings.kafka_bootstrap_servers, settings.alerts_topic)
     notifier_alerts = NotifierAlerts(settings.kafka_bootstrap_servers, settings.alerts_topic)
     sink = ClickstreamBatchWriter(
@@ -237,7 +252,7 @@ def start(
         notifier_alerts,
     )
     writer = (
-        build_query(spark, settings)
+        build_query(spark, settings, over_recorded_gap)
         .writeStream.queryName(QUERY_NAME)
         .outputMode("append")
         .option("checkpointLocation", checkpoint)

@@ -11,6 +11,7 @@ import time
 from app import settings as settings_module
 from app.lifecycle import stop_on_signals
 from app.processor import job
+from app.processor.gaps import DataLossError
 from app.processor.sink import CheckpointMismatch
 from app.storage import open_store
 from app.storage.migrations import migrate
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     stop_on_signals(stop)  # again: the SparkContext has just replaced the SIGINT handler
     try:
         pipeline = job.start(spark, settings, store, available_now=args.available_now)
-    except CheckpointMismatch as exc:
+    except (CheckpointMismatch, DataLossError) as exc:
         watchdog.stop()
         job.stop_spark(spark)
         store.close()

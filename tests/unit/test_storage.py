@@ -41,6 +41,7 @@ def test_migrations_apply_once_and_are_recorded(tmp_path):
             (7, "bot_agents"),
             (8, "sessions_and_funnel"),
             (9, "alerts"),
+            (10, "data_gaps"),
         ]
         assert migrate(store) == []
         ledger = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
@@ -54,6 +55,7 @@ def test_migrations_apply_once_and_are_recorded(tmp_path):
             ("alerts_latest", "View"),
             ("bot_sessions", "View"),
             ("bots", "View"),
+            ("data_gaps", "ReplacingMergeTree"),
             ("events", "MergeTree"),
             ("funnel_1m", "AggregatingMergeTree"),
             ("funnel_1m_mv", "MaterializedView"),
@@ -374,6 +376,7 @@ def test_non_nullable_columns_are_read_from_the_migrated_tables(store):
     found = non_nullable_columns(store)
     assert sorted(found) == [
         "alerts",
+        "data_gaps",
         "events",
         "funnel_1m",
         "page_clicks_1m",
