@@ -9,6 +9,8 @@ resource "aws_ebs_volume" "data" {
   type              = "gp3"
   size              = var.data_volume_size
   encrypted         = true
+  # A restore builds the volume from one of the DLM snapshots (README, Operations).
+  snapshot_id = var.data_volume_snapshot_id == "" ? null : var.data_volume_snapshot_id
 
   tags = merge(local.tags, {
     Name = "${var.name}-data"

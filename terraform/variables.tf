@@ -126,6 +126,18 @@ variable "data_volume_size" {
   }
 }
 
+variable "data_volume_snapshot_id" {
+  description = "Restore: a snapshot (snap-...) of the data volume to build it from. Changing it replaces the data volume with one made from the snapshot (the instance is stopped to detach the old one); `make provision` then mounts it. Empty: a new, blank volume."
+  type        = string
+  default     = ""
+  nullable    = false
+
+  validation {
+    condition     = var.data_volume_snapshot_id == "" || can(regex("^snap-[0-9a-f]{8,17}$", var.data_volume_snapshot_id))
+    error_message = "data_volume_snapshot_id must be a snapshot id (snap-0123456789abcdef0), or empty."
+  }
+}
+
 variable "data_volume_device" {
   description = "Device name the data volume is attached as (on Nitro instances it appears as an NVMe disk whose serial is the volume ID)."
   type        = string

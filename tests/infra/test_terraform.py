@@ -559,6 +559,11 @@ def test_data_volume_is_encrypted_gp3_attached_beside_the_instance(tf: Config) -
     assert volume["type"] == "gp3"
     assert volume["size"] == "${var.data_volume_size}"
     assert volume["availability_zone"] == "${aws_subnet.public.availability_zone}"
+    # A restore: the volume built from a snapshot when one is named, blank otherwise.
+    assert volume["snapshot_id"] == (
+        '${var.data_volume_snapshot_id == "" ? null : var.data_volume_snapshot_id}'
+    )
+    assert tf.variables["data_volume_snapshot_id"]["default"] == ""
     # The README's sizing at the defaults (app/sizing.py: 252 GiB at 200 events/s).
     assert tf.variables["data_volume_size"]["default"] == 260
     attachment = tf.resources[("aws_volume_attachment", "data")]
