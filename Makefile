@@ -155,12 +155,10 @@ restore: $(VENV)/.installed ## Put a backup back on the host (make restore BACKU
 	[ "$$answer" = restore ] || { echo "aborted: nothing was restored" >&2; exit 1; }
 	$(ANSIBLE_RUN) $(RESTORE_PLAYBOOK) -e 'backup_name=$(BACKUP)'
 
-# Both tunnels run the ssh command Terraform wrote into the output named by $(1).
+# Both tunnels run the ssh command Terraform wrote into the output named by $(1),
+# checked and run without a shell (scripts/aws/tunnel.py): never eval what it printed.
 define open_tunnel
-@cmd="$$($(TERRAFORM) output -raw $(1) 2>/dev/null)" \
-  || { echo "error: no provisioned appliance in $(TF_DIR) (run make provision first)" >&2; exit 1; }; \
-echo "Metabase http://localhost:3000 | Spark master http://localhost:8080 | Spark driver http://localhost:4040 (Ctrl-C closes)"; \
-echo "+ $$cmd"; eval "$$cmd"
+@$(TERRAFORM) output -json 2>/dev/null | $(PY) scripts/aws/tunnel.py $(1) --tf-dir $(TF_DIR)
 endef
 
 .PHONY: tunnel

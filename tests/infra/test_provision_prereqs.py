@@ -57,8 +57,12 @@ if command == "output":
         outputs = json.load(f)
     if args[-1] == "-json":
         print(json.dumps(outputs))
-    else:
+    elif args[-1] in outputs:
         print(outputs[args[-1]]["value"], end="")
+    else:
+        # As Terraform 1.11 does before any apply: a warning box on stdout, exit 0.
+        print("Warning: No outputs found")
+        print("The state file either has no outputs defined, or all the defined outputs")
     sys.exit(0)
 sys.exit(int(os.environ.get("FAKE_TF_APPLY_RC", "1")) if command == "apply" else 0)
 """
@@ -433,6 +437,52 @@ def test_tunnel_runs_the_ssh_forward_terraform_outputs(sandbox: Sandbox) -> None
             "admin@203.0.113.10",
         ]
     ]
+
+
+# The real terraform too, where this machine has one: its `output` before any apply is
+# what the stand-in imitates, and the recipes must be proven against the real thing.
+TERRAFORMS = ["stand-in"] + (["real"] if shutil.which("terraform") else [])
+
+
+@pytest.mark.parametrize("terraform", TERRAFORMS)
+@pytest.mark.parametrize("target", ["tunnel", "tunnel-ssm"])
+def test_tunnel_before_any_provision_says_so_and_runs_nothing(
+    sandbox: Sandbox, tmp_path: Path, terraform: str, target: str
+) -> None:
+    empty = tmp_path / "empty-outputs.json"
+    empty.write_text("{}")
+    sandbox.env["FAKE_TF_OUTPUTS"] = str(empty)
+    if terraform == "real":
+        (sandbox.bin / "terraform").unlink()
+        os.symlink(shutil.which("terraform"), sandbox.bin / "terraform")
+    sandbox.install("aws")
+    sandbox.install("session-manager-plugin")
+    proc = sandbox.make(target)
+    assert proc.returncode != 0
+    assert errors(proc) == [
+        f"error: no provisioned appliance in {sandbox.tf_dir} (run `make provision` first)"
+    ]
+    # Nothing Terraform printed was run as a command.
+    assert "command not found" not in proc.stderr
+    assert "+ " not in proc.stdout
+    assert [call for call in sandbox.calls() if call[0] in ("ssh", "aws")] == []
+
+
+def test_tunnel_refuses_an_output_that_is_not_an_ssh_command(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    outputs = json.loads(OUTPUTS_FIXTURE.read_text())
+    outputs["tunnel_command"]["value"] = "touch /tmp/owned; ssh admin@203.0.113.10"
+    altered = tmp_path / "outputs.json"
+    altered.write_text(json.dumps(outputs))
+    sandbox.env["FAKE_TF_OUTPUTS"] = str(altered)
+    proc = sandbox.make("tunnel")
+    assert proc.returncode != 0
+    assert errors(proc) == [
+        "error: the Terraform output tunnel_command is not one ssh command: "
+        "'touch /tmp/owned; ssh admin@203.0.113.10'"
+    ]
+    assert [call for call in sandbox.calls() if call[0] == "ssh"] == []
 
 
 def test_tunnel_without_ssh_names_it(sandbox: Sandbox) -> None:
