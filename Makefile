@@ -247,9 +247,13 @@ lint-ansible: $(VENV)/.installed ## yamllint and ansible-lint (production profil
 # Last, so the other sections' prerequisite lists (INFRA_DEPS, MOLECULE_DEPS) are known.
 
 .PHONY: lint
-lint: $(VENV)/.installed lint-ansible ## ruff (Python); yamllint and ansible-lint (Ansible)
+lint: $(VENV)/.installed lint-ansible ## ruff (Python); yamllint and ansible-lint (Ansible); terraform fmt where terraform is installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@if command -v terraform >/dev/null; then \
+	  echo "terraform fmt -check -recursive terraform"; \
+	  terraform fmt -check -recursive -diff terraform; \
+	else echo "terraform fmt: not checked (no terraform on PATH; make provision needs one anyway)"; fi
 
 .PHONY: test
 test: setup $(JARS)/kafka-tools/.resolved $(INFRA_DEPS) $(MOLECULE_DEPS) ## Run every test: unit, integration (real Kafka, Spark, chDB), infra, then every role's Molecule scenario
