@@ -19,15 +19,23 @@ help: ## List every target with one line each
 
 # ---------------------------------------------------------------- set-up
 
+# One line per step, and the tools' own progress on a terminal (quiet in CI and logs):
+# the first run downloads for minutes, and a silent minute looks like a hang.
+TTY_QUIET = $$([ -t 1 ] || echo --quiet)
+
 $(VENV)/.installed: pyproject.toml constraints.txt
+	@echo "setup: Python virtualenv in $(VENV)"
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip==24.3.1
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[processor,embedded,dev,infra]'
+	@echo "setup: pip 24.3.1"
+	@$(PY) -m pip install $(TTY_QUIET) --upgrade pip==24.3.1
+	@echo "setup: the project and its pinned packages (pyspark, chdb, ansible, ...: a few minutes the first time)"
+	@$(PY) -m pip install $(TTY_QUIET) -c constraints.txt -e '.[processor,embedded,dev,infra]'
 	@touch $@
 
 $(JARS)/%/.resolved: app/runtime/maven/%.pom.xml
 	@command -v mvn >/dev/null || { echo "error: mvn (Maven) is not on PATH; install it (apt-get install maven)"; exit 1; }
-	mvn -q -B -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(JARS))/$*
+	@echo "setup: jars of $* from Maven Central into $(JARS)/$*"
+	@mvn $(TTY_QUIET) -B -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(JARS))/$*
 	@touch $@
 
 .PHONY: setup

@@ -23,6 +23,7 @@ from pathlib import Path
 from app import settings as settings_module
 from app.lifecycle import stop_on_signals
 from app.processor import job
+from app.processor.gaps import DataLossError
 from app.processor.sink import CheckpointMismatch
 from app.runtime import view
 from app.runtime.broker import LocalBroker, ensure_topic
@@ -81,26 +82,38 @@ def run(settings: Settings, stop: threading.Event) -> int:
     _log_to_file(logs / "demo.log")
     interactive = sys.stdout.isatty()
     print(f"starting: broker, topic, Spark job, notifier, producer (logs in {logs}/)", flush=True)
+
+    def stage(text: str) -> None:
+        # One line per stage: the first start downloads nothing but takes a while (the
+        # broker's and Spark's JVMs), and a silent minute looks like a hang.
+        print(f"demo: {text}", flush=True)
+
     with ExitStack() as cleanup:
+        stage(f"starting the Kafka broker on {settings.kafka_bootstrap_servers}")
         broker = LocalBroker(settings.kafka_bootstrap_servers, settings.data_dir)
         broker.start()
         cleanup.callback(broker.stop)
+        stage(f"creating the topic {settings.kafka_topic}")
         ensure_topic(broker.bootstrap, settings.kafka_topic, settings.kafka_partitions)
 
+        stage("opening ClickHouse (embedded) and applying its migrations")
         store = open_store(settings.clickhouse_url, settings.clickhouse_database)
         cleanup.callback(store.close)
         migrate(store)
 
+        stage("starting Spark (about 20 s the first time)")
         spark = job.build_spark(settings)
         cleanup.callback(job.stop_spark, spark)
         stop_on_signals(stop)  # again: the SparkContext has just replaced the SIGINT handler
+        stage("starting the streaming query")
         try:
             pipeline = job.start(spark, settings, store)
-        except CheckpointMismatch as exc:
+        except (CheckpointMismatch, DataLossError) as exc:
             print(f"demo: error: {exc}", flush=True)
             return 2
         cleanup.callback(pipeline.stop)
 
+        stage("starting the notifier and the producer; the view follows")
         notifier = start_child(settings, "app.notifier", logs / "notifier.log")
         cleanup.callback(stop_child, notifier)
         producer = start_child(settings, "app.producer", logs / "producer.log")
