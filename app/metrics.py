@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from app import settings as settings_module
+from app.lifecycle import setup_logging
 from app.settings import Settings
 from app.storage import ClickHouseStore, open_store
 
@@ -149,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         argv,
         prog="python -m app.metrics",
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("botocore").setLevel(logging.WARNING)
+    setup_logging()
     return run(settings)
 
 

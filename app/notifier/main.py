@@ -12,7 +12,7 @@ import time
 
 from app import settings as settings_module
 from app.alerts.topic import ALERT, HEARTBEAT, AlertsTopic, alert_in, heartbeat_in, parse
-from app.lifecycle import stop_on_signals
+from app.lifecycle import setup_logging, stop_on_signals
 from app.notifier.ledger import Ledger
 from app.notifier.notifier import Notifier, NotifierOptions
 from app.settings import Settings
@@ -100,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         argv,
         prog="python -m app.notifier",
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    setup_logging()
     stop = threading.Event()
     stop_on_signals(stop)
     return run(settings, stop)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app import settings as settings_module
+from app.lifecycle import setup_logging
 from app.settings import Settings
 from app.storage import ClickHouseStore, open_store
 
@@ -150,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         prog="python -m app.processor.gaps",
     )
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    setup_logging(fmt="%(message)s")
     return run(settings, record_them=args.record)
 
 

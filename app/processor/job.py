@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from app.alerts.rules import rules_from as alert_rules_from
 from app.alerts.topic import AlertsTopic, NotifierAlerts
+from app.lifecycle import terminate
 from app.processor import gaps, sessions, transforms
 from app.processor.sink import ClickstreamBatchWriter, SinkOptions, check_checkpoint_matches_table
 from app.runtime.broker import ensure_topic
@@ -135,12 +135,8 @@ def stop_spark(spark: SparkSession, timeout: float = 30.0) -> None:
         return
     gateway.shutdown()
     if process.stdin:
-        process.stdin.close()
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        process.stdin.close()  # how the JVM is asked to exit
+    terminate(process, timeout, ask_first=False)
 
 
 def read_kafka(

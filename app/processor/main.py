@@ -9,7 +9,7 @@ import threading
 import time
 
 from app import settings as settings_module
-from app.lifecycle import stop_on_signals
+from app.lifecycle import setup_logging, stop_on_signals
 from app.processor import job
 from app.processor.gaps import DataLossError
 from app.processor.sink import CheckpointMismatch
@@ -36,8 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         extra=_flags,
         prog="python -m app.processor",
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    setup_logging()
     stop = threading.Event()
     stop_on_signals(stop)
     watchdog = Watchdog()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app import settings as settings_module
-from app.lifecycle import stop_on_signals
+from app.lifecycle import setup_logging, stop_on_signals
 from app.producer.faults import FaultInjector, FaultRates
 from app.producer.incident import Incident, IncidentFilter
 from app.producer.manifest import Manifest
@@ -136,10 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         argv,
         prog="python -m app.producer",
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # The Kafka clients narrate every connection at INFO; their warnings are what matter.
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    logging.getLogger("confluent_kafka").setLevel(logging.WARNING)
+    setup_logging()
     stop = threading.Event()
     # SIGTERM (systemd, the demo) and Ctrl-C both end the loop; run() then flushes.
     stop_on_signals(stop)

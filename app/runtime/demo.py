@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from app import settings as settings_module
-from app.lifecycle import stop_on_signals
+from app.lifecycle import setup_logging, stop_on_signals, terminate
 from app.processor import job
 from app.processor.gaps import DataLossError
 from app.processor.sink import CheckpointMismatch
@@ -45,11 +44,7 @@ def _log_to_file(path: Path) -> None:
     handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(handle, 2)
     os.close(handle)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
-    )
-    logging.getLogger("py4j").setLevel(logging.WARNING)
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    setup_logging(stream=sys.stderr)
 
 
 def start_child(settings: Settings, module: str, log_path: Path) -> subprocess.Popen[bytes]:
@@ -67,13 +62,7 @@ def start_child(settings: Settings, module: str, log_path: Path) -> subprocess.P
 
 
 def stop_child(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # the producer flushes what it has buffered
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    terminate(process, timeout)  # SIGTERM: the producer flushes what it has buffered
 
 
 def run(settings: Settings, stop: threading.Event) -> int:

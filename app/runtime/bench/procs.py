@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from app.lifecycle import terminate
 
 SAMPLE_SECONDS = 0.2
 
@@ -116,13 +117,7 @@ class Children:
         return peak
 
     def stop(self, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # a producer flushes, then exits
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(process, timeout)  # SIGTERM: a producer flushes, then exits
         self._forget(process)
 
     def stop_all(self) -> None:
