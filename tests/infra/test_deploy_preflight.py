@@ -138,3 +138,39 @@ def test_a_spark_secret_the_roles_would_refuse_is_refused(tmp_path, secret):
     assert run.returncode == 2
     assert "vault_spark_auth_secret must be 16 or more letters" in " ".join(run.stdout.split())
     assert secret not in run.stdout + run.stderr
+
+
+def test_a_host_that_never_answers_is_waited_for_then_named_with_the_admin_cidrs_hint(tmp_path):
+    # Port 1 on the loopback: nothing listens, every connection is refused at once.
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text(
+        "all:\n  children:\n    appliance:\n      hosts:\n        clickstream-appliance:\n"
+        "          ansible_host: 127.0.0.1\n          ansible_port: 1\n"
+    )
+    env = dict(
+        os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1"
+    )
+    env["PATH"] = f"{BIN}:{env['PATH']}"
+    run = subprocess.run(
+        [
+            BIN / "ansible-playbook",
+            "-i",
+            hosts,
+            REPO / "ansible" / "playbooks" / "deploy.yml",
+            "--tags",
+            "connect",
+            "-e",
+            "appliance_connect_timeout=3",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 2
+    assert "TASK [Connect, every 5 s, for up to appliance_connect_timeout seconds]" in run.stdout
+    assert (
+        "clickstream-appliance (127.0.0.1) did not answer over SSH within 3 s. Is your address "
+        "in admin_cidrs (terraform/terraform.tfvars)? The EC2 console's system log shows "
+        "whether the instance booted."
+    ) in " ".join(run.stdout.split())
