@@ -107,8 +107,12 @@ def restore_sql(database: str, name: str) -> str:
 # ---- the checkpoint ----------------------------------------------------------------
 
 
-def _batch_ids(folder: Path) -> set[int]:
-    """Batch ids of a Spark metadata log (offsets/ or commits/): files named by number."""
+def batch_ids(folder: Path) -> set[int]:
+    """Batch ids of a Spark metadata log (offsets/ or commits/): files named by number.
+
+    Also what app.processor.gaps reads a checkpoint by (this module has no heavy imports:
+    the migration runner's virtualenv holds it without Spark).
+    """
     if not folder.is_dir():
         return set()
     return {int(p.name) for p in folder.iterdir() if p.name.isdigit()}
@@ -118,7 +122,7 @@ def unfinished_batches(checkpoint_root: Path) -> dict[str, list[int]]:
     """Per query folder under CHECKPOINT_DIR: batches with offsets but no commit."""
     found = {}
     for query in sorted(p for p in checkpoint_root.iterdir() if (p / "offsets").is_dir()):
-        pending = sorted(_batch_ids(query / "offsets") - _batch_ids(query / "commits"))
+        pending = sorted(batch_ids(query / "offsets") - batch_ids(query / "commits"))
         if pending:
             found[query.name] = pending
     return found
@@ -126,7 +130,7 @@ def unfinished_batches(checkpoint_root: Path) -> dict[str, list[int]]:
 
 def last_committed(checkpoint_root: Path) -> dict[str, int | None]:
     return {
-        query.name: max(_batch_ids(query / "commits"), default=None)
+        query.name: max(batch_ids(query / "commits"), default=None)
         for query in sorted(p for p in checkpoint_root.iterdir() if (p / "offsets").is_dir())
     }
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app import settings as settings_module
+from app.backup import batch_ids
 from app.lifecycle import setup_logging
 from app.settings import Settings
 from app.storage import ClickHouseStore, open_store
@@ -62,11 +63,10 @@ def committed_offsets(checkpoint: Path, topic: str) -> dict[int, int]:
     restart re-runs an uncommitted batch from the committed one's end. No commit yet: the
     query starts from STARTING_OFFSETS, and nothing can be missing.
     """
-    commits = checkpoint / "commits"
-    batches = [int(p.name) for p in commits.glob("[0-9]*") if p.name.isdigit()]
-    if not batches:
+    newest = max(batch_ids(checkpoint / "commits"), default=None)
+    if newest is None:
         return {}
-    lines = (checkpoint / "offsets" / str(max(batches))).read_text().splitlines()
+    lines = (checkpoint / "offsets" / str(newest)).read_text().splitlines()
     for line in lines[2:]:
         source = json.loads(line)
         if isinstance(source, dict) and topic in source:
