@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.infra.conftest import make_gpg_key
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 KEY_TASKS = REPO / "ansible" / "roles" / "docker" / "tasks" / "docker-ce-key.yml"
@@ -22,41 +24,11 @@ KEY_TASKS = REPO / "ansible" / "roles" / "docker" / "tasks" / "docker-ce-key.yml
 
 def make_key(home: Path, name: str) -> tuple[Path, str]:
     """A new OpenPGP key, exported armored; and its primary fingerprint."""
-    env = {**os.environ, "GNUPGHOME": str(home)}
-    home.mkdir(mode=0o700, exist_ok=True)
-    uid = f"{name} <{name}@example.com>"
-    subprocess.run(
-        [
-            "gpg",
-            "--batch",
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            uid,
-            "default",
-            "default",
-            "never",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    listing = subprocess.run(
-        ["gpg", "--batch", "--with-colons", "--list-keys", uid],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    fingerprint = next(
-        line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")
-    )
+    key = make_gpg_key(home, name)
     exported = home / f"{name}.asc"
     with exported.open("wb") as out:
-        subprocess.run(
-            ["gpg", "--batch", "--armor", "--export", uid], env=env, check=True, stdout=out
-        )
-    return exported, fingerprint
+        key.gpg("--armor", "--export", key.uid, stdout=out)
+    return exported, key.fingerprint
 
 
 def run_key_tasks(tmp_path: Path, url: str, pinned: str) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.infra.conftest import make_gpg_key
+
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "terraform" / "templates"
 # AWS's "SSM Agent <ssm-agent-signer@amazon.com>" key, as AWS publishes it for verifying
@@ -44,29 +46,14 @@ def stand_in(folder: Path, name: str, body: str) -> None:
 @pytest.fixture(scope="module")
 def signer(tmp_path_factory) -> dict[str, Path]:
     """A key, its keyring (binary, as the template carries AWS's), a package signed by it."""
-    home = tmp_path_factory.mktemp("gnupg")
-    home.chmod(0o700)
-    env = {**os.environ, "GNUPGHOME": str(home)}
-    uid = "Package Signer <signer@example.com>"
-    gpg = ["gpg", "--batch", "--passphrase", ""]
-    subprocess.run(
-        [*gpg, "--quick-gen-key", uid, "default", "default", "never"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    key = make_gpg_key(tmp_path_factory.mktemp("gnupg"), "signer")
     served = tmp_path_factory.mktemp("s3")
     package = served / "amazon-ssm-agent.deb"
     package.write_bytes(b"!<arch>\nnot really a package, but signed like one\n")
-    subprocess.run(
-        [*gpg, "--pinentry-mode", "loopback", "--detach-sign", "-o", f"{package}.sig", package],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    keyring = home / "signer.gpg"
+    key.gpg("--detach-sign", "-o", f"{package}.sig", str(package), capture_output=True)
+    keyring = key.home / "signer.gpg"
     with keyring.open("wb") as out:
-        subprocess.run([*gpg, "--export", uid], env=env, check=True, stdout=out)
+        key.gpg("--export", key.uid, stdout=out)
     return {"served": served, "keyring": keyring}
 
 
