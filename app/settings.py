@@ -1,10 +1,11 @@
 """The settings contract: one typed object, read from the environment, CLI flags override.
 
-Every setting is declared once in ``SETTINGS`` below, with its environment name, type,
-default and meaning. The README table, the CLI flags, the Ansible env files and the
-systemd units all use these names, so a value flows role default -> env file ->
-``Settings`` -> code, and nowhere else. Nothing outside this module reads ``os.environ``
-for configuration.
+Every setting is declared once, as a field of ``Settings`` below: its name (the
+environment variable's, in lower case), type, default and meaning; ``SETTINGS`` lists
+the same declarations for the loader, the flags and the README table. The README table,
+the CLI flags, the Ansible env files and the systemd units all use these names, so a
+value flows role default -> env file -> ``Settings`` -> code, and nowhere else. Nothing
+outside this module reads ``os.environ`` for configuration.
 """
 
 from __future__ import annotations
@@ -208,641 +209,513 @@ class Setting:
         return "--" + self.env.lower().replace("_", "-")
 
 
-SETTINGS: tuple[Setting, ...] = (
+def setting(
+    group: str, default: str, parse: Callable[[str], Any], help: str, secret: bool = False
+) -> Any:
+    """One setting, declared as a field of ``Settings``: its environment name is the
+    field's name in capitals, its value what ``parse`` makes of the text."""
+    spec = {"group": group, "default": default, "parse": parse, "help": help, "secret": secret}
+    # A secret is left out of the repr, so a settings object in a log line or a
+    # traceback does not show it.
+    return field(repr=not secret, metadata={"setting": spec})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the programs read, each declared here once (see ``setting``)."""
+
     # Where things are.
-    Setting(
-        "KAFKA_BOOTSTRAP_SERVERS",
+    kafka_bootstrap_servers: str = setting(
         "kafka",
         "127.0.0.1:9092",
         _text,
         "Kafka brokers, host:port[,host:port]",
-    ),
-    Setting(
-        "KAFKA_TOPIC",
+    )
+    kafka_topic: str = setting(
         "kafka",
         "clickstream.events",
         _text,
         "Topic the producer writes and the processor reads",
-    ),
-    Setting(
-        "KAFKA_PARTITIONS",
+    )
+    kafka_partitions: int = setting(
         "kafka",
         "3",
         _positive_int,
         "Partitions of the topic when the local runtime creates it",
-    ),
-    Setting(
-        "CLICKHOUSE_URL",
+    )
+    clickhouse_url: str = setting(
         "clickhouse",
         "chdb://.data/clickhouse",
         _clickhouse_url,
         "chdb://PATH for the embedded engine, http(s)://user:password@host:8123/db for a server",
-    ),
-    Setting(
-        "CLICKHOUSE_DATABASE",
+    )
+    clickhouse_database: str = setting(
         "clickhouse",
         "clickstream",
         _text,
         "Database holding the tables (also the database of a server URL without one)",
-    ),
+    )
     # The producer's traffic model.
-    Setting(
-        "PRODUCER_RATE",
+    producer_rate: float = setting(
         "producer",
         "200",
         _positive_float,
         "Events per second the producer aims for",
-    ),
-    Setting(
-        "PRODUCER_DURATION",
+    )
+    producer_duration: float = setting(
         "producer",
         "0",
         _non_negative_duration,
         "Stop after this long (e.g. 60s, 10m); 0 means no time limit",
-    ),
-    Setting(
-        "PRODUCER_COUNT",
+    )
+    producer_count: int = setting(
         "producer",
         "0",
         _non_negative_int,
         "Stop after this many events; 0 means no count limit",
-    ),
-    Setting(
-        "PRODUCER_SEED",
+    )
+    producer_seed: int = setting(
         "producer",
         "42",
         _integer,
         "Random seed: the same seed gives the same traffic (event_ids differ per start)",
-    ),
-    Setting(
-        "PRODUCER_BOT_SHARE",
+    )
+    producer_bot_share: float = setting(
         "producer",
         "0.05",
         _rate,
         "Share of sessions that are bots: half crawlers with bot user agents, half "
         "scrapers with browser agents that sweep product pages fast and never buy",
-    ),
-    Setting(
-        "INCIDENT_PAGE",
+    )
+    incident_page: str = setting(
         "producer",
         "",
         _page_or_empty,
         "Stage an incident on this page (e.g. /cart): its traffic drops to "
         "INCIDENT_TRAFFIC_SHARE of normal for a while; empty stages none",
-    ),
-    Setting(
-        "INCIDENT_TRAFFIC_SHARE",
+    )
+    incident_traffic_share: float = setting(
         "producer",
         "0",
         _rate,
         "Share of the page's events still sent during the incident (0: it goes silent)",
-    ),
-    Setting(
-        "INCIDENT_START",
+    )
+    incident_start: float = setting(
         "producer",
         "60s",
         _non_negative_duration,
         "When the incident starts, after the producer starts",
-    ),
-    Setting(
-        "INCIDENT_DURATION",
+    )
+    incident_duration: float = setting(
         "producer",
         "60s",
         _positive_duration,
         "How long the incident lasts",
-    ),
-    Setting(
-        "PRODUCER_CONCURRENT_SESSIONS",
+    )
+    producer_concurrent_sessions: int = setting(
         "producer",
         "2000",
         _positive_int,
         "Sessions open at once in the traffic model; with PRODUCER_RATE it sets how fast "
         "one visitor clicks (about 10 s between a human's events at the defaults)",
-    ),
-    Setting(
-        "PRODUCER_COMPRESSION",
+    )
+    producer_compression: str = setting(
         "producer",
         "lz4",
         _choice("none", "gzip", "lz4"),
         "Kafka compression codec",
-    ),
-    Setting(
-        "PRODUCER_CLIENT",
+    )
+    producer_client: str = setting(
         "producer",
         "kafka-python",
         _choice(*PRODUCER_CLIENTS),
         "Kafka client library the producer publishes with; both send the same bytes with "
         "the same settings (acks=all, idempotent, linger 20 ms)",
-    ),
-    Setting(
-        "PRODUCER_MANIFEST",
+    )
+    producer_manifest: str = setting(
         "producer",
         "",
         str,
         "Write counts per window and page of valid, on-time, unique events here "
         "(JSON); empty means no manifest",
-    ),
-    Setting(
-        "FAULT_MALFORMED_RATE", "producer", "0", _rate, "Share of messages sent as malformed JSON"
-    ),
-    Setting(
-        "FAULT_NULL_USER_RATE", "producer", "0", _rate, "Share of events sent with a null user_id"
-    ),
-    Setting(
-        "FAULT_NULL_PAGE_RATE", "producer", "0", _rate, "Share of events sent with a null page_url"
-    ),
-    Setting(
-        "FAULT_LATE_RATE",
+    )
+    fault_malformed_rate: float = setting(
+        "producer",
+        "0",
+        _rate,
+        "Share of messages sent as malformed JSON",
+    )
+    fault_null_user_rate: float = setting(
+        "producer",
+        "0",
+        _rate,
+        "Share of events sent with a null user_id",
+    )
+    fault_null_page_rate: float = setting(
+        "producer",
+        "0",
+        _rate,
+        "Share of events sent with a null page_url",
+    )
+    fault_late_rate: float = setting(
         "producer",
         "0",
         _rate,
         "Share of events whose event_time is pushed into the past by FAULT_LATE_DELAY",
-    ),
-    Setting(
-        "FAULT_LATE_DELAY",
+    )
+    fault_late_delay: float = setting(
         "producer",
         "10m",
         _positive_duration,
         "How far into the past a late event's event_time is pushed",
-    ),
-    Setting(
-        "FAULT_DUPLICATE_RATE",
+    )
+    fault_duplicate_rate: float = setting(
         "producer",
         "0",
         _rate,
         "Share of events sent twice with the same event_id",
-    ),
+    )
     # The processor.
-    Setting(
-        "WINDOW_DURATION", "processor", "1m", _positive_duration, "Length of the tumbling windows"
-    ),
-    Setting(
-        "WATERMARK_DELAY",
+    window_duration: float = setting(
+        "processor",
+        "1m",
+        _positive_duration,
+        "Length of the tumbling windows",
+    )
+    watermark_delay: float = setting(
         "processor",
         "2m",
         _non_negative_duration,
         "How late an event may arrive (behind the newest event time) and still count",
-    ),
-    Setting(
-        "TRIGGER_INTERVAL",
+    )
+    trigger_interval: float = setting(
         "processor",
         "5s",
         _positive_duration,
         "How often a micro-batch starts, so how fresh the counts are",
-    ),
-    Setting(
-        "MAX_OFFSETS_PER_TRIGGER",
+    )
+    max_offsets_per_trigger: int = setting(
         "processor",
         "100000",
         _positive_int,
         "Upper bound of Kafka records read per micro-batch (how fast a backlog drains)",
-    ),
-    Setting(
-        "SHUFFLE_PARTITIONS",
+    )
+    shuffle_partitions: int = setting(
         "processor",
         "2",
         _positive_int,
         "spark.sql.shuffle.partitions (state partitions; fixed once a checkpoint exists)",
-    ),
-    Setting(
-        "MAX_FUTURE_SKEW",
+    )
+    max_future_skew: float = setting(
         "processor",
         "5m",
         _non_negative_duration,
         "Events whose event_time is further than this in the future are rejected",
-    ),
-    Setting(
-        "MAX_EVENT_AGE",
+    )
+    max_event_age: float = setting(
         "processor",
         "89d",
         _positive_duration,
         "Events whose event_time is older than this are rejected as expired_event_time "
         f"(below the {PAGE_CLICKS_TTL_DAYS}-day TTL of page_clicks_1m)",
-    ),
-    Setting(
-        "MAX_EVENT_BYTES",
+    )
+    max_event_bytes: int = setting(
         "processor",
         "4096",
         _positive_int,
         "Messages larger than this are rejected as oversized",
-    ),
-    Setting(
-        "MAX_PAGE_URL_LENGTH",
+    )
+    max_page_url_length: int = setting(
         "processor",
         "2048",
         _positive_int,
         "A page_url longer than this many characters is rejected as page_url_too_long",
-    ),
-    Setting(
-        "REJECT_SAMPLE_BYTES",
+    )
+    reject_sample_bytes: int = setting(
         "processor",
         "1024",
         _positive_int,
         "How much of a rejected message rejected_events keeps (raw_prefix); its length "
         "and SHA-256 are always kept",
-    ),
-    Setting(
-        "EVENTS_TTL_DAYS",
+    )
+    events_ttl_days: int = setting(
         "processor",
         str(PAGE_CLICKS_TTL_DAYS),
         _positive_int,
         "Days of event time the events table keeps (set on the table when the processor "
         "starts); at least a day more than MAX_EVENT_AGE",
-    ),
-    Setting(
-        "SESSION_IDLE_TIMEOUT",
+    )
+    session_idle_timeout: float = setting(
         "processor",
         "30m",
         _positive_duration,
         "A session closes (gets its row in sessions) once the watermark is this far past "
         "its last event",
-    ),
-    Setting(
-        "LONG_SESSION_DURATION",
+    )
+    long_session_duration: float = setting(
         "processor",
         "1h",
         _positive_duration,
         "A closed session at least this long is flagged long_session",
-    ),
-    Setting(
-        "REPEATED_VIEWS",
+    )
+    repeated_views: int = setting(
         "processor",
         "5",
         _positive_int,
         "A session with at least this many page views of one page is flagged repeated_views",
-    ),
-    Setting(
-        "BOT_MAX_PAGES_PER_MINUTE",
+    )
+    bot_max_pages_per_minute: float = setting(
         "processor",
         "20",
         _positive_float,
         "A session with BOT_MIN_PAGES page views or more, viewing more pages per minute "
         "than this, is a bot (pages_per_minute)",
-    ),
-    Setting(
-        "BOT_MIN_PAGES",
+    )
+    bot_min_pages: int = setting(
         "processor",
         "10",
         _positive_int,
         "How many page views (pages_per_minute) or events (constant_intervals) a session "
         "needs before its pace is judged",
-    ),
-    Setting(
-        "BOT_MAX_INTERVAL_CV",
+    )
+    bot_max_interval_cv: float = setting(
         "processor",
         "0.1",
         _positive_float,
         "A session whose gaps between events vary less than this (standard deviation / "
         "mean) is a bot (constant_intervals)",
-    ),
-    Setting(
-        "BOT_MIN_VIEWS_WITHOUT_CART",
+    )
+    bot_min_views_without_cart: int = setting(
         "processor",
         "30",
         _positive_int,
         "A session with this many page views and no cart is a bot (no_cart_many_views)",
-    ),
+    )
     # Alerts: the rules the processor judges after each batch (app/alerts/rules.py).
-    Setting(
-        "ALERT_PAGES",
+    alert_pages: tuple[str, ...] = setting(
         "alerts",
         "/cart,/checkout",
         _pages,
         "Pages watched by the page_drop rule (comma-separated); empty watches none",
-    ),
-    Setting(
-        "ALERT_WINDOW",
+    )
+    alert_window: float = setting(
         "alerts",
         "10s",
         _positive_duration,
         "page_drop: the recent stretch of event time whose count is judged",
-    ),
-    Setting(
-        "ALERT_BASELINE",
+    )
+    alert_baseline: float = setting(
         "alerts",
         "5m",
         _positive_duration,
         "page_drop: the stretch before ALERT_WINDOW whose rate gives the expected count",
-    ),
-    Setting(
-        "ALERT_SETTLE",
+    )
+    alert_settle: float = setting(
         "alerts",
         "2s",
         _non_negative_duration,
         "page_drop: the newest event time left out (events still on their way)",
-    ),
-    Setting(
-        "ALERT_MIN_EXPECTED",
+    )
+    alert_min_expected: float = setting(
         "alerts",
         "20",
         _positive_float,
         "page_drop: a page expected to have fewer events than this in ALERT_WINDOW is too "
         "quiet to judge",
-    ),
-    Setting(
-        "ALERT_DROP_SHARE",
+    )
+    alert_drop_share: float = setting(
         "alerts",
         "0.3",
         _rate,
         "page_drop fires only when the count is at most this share of the expected count",
-    ),
-    Setting(
-        "ALERT_P_VALUE",
+    )
+    alert_p_value: float = setting(
         "alerts",
         "0.0001",
         _p_value,
         "page_drop fires only when a count this low has at most this probability under "
         "the baseline's Poisson rate",
-    ),
-    Setting(
-        "ALERT_RECOVER_SHARE",
+    )
+    alert_recover_share: float = setting(
         "alerts",
         "0.6",
         _rate,
         "page_drop resolves when the count is back to this share of the baseline frozen "
         "when it fired",
-    ),
-    Setting(
-        "ALERT_REJECT_SHARE",
+    )
+    alert_reject_share: float = setting(
         "alerts",
         "0.1",
         _rate,
         "rejects_flood fires when more than this share of the last minute's records are rejected",
-    ),
-    Setting(
-        "ALERT_REJECT_MIN_RECORDS",
+    )
+    alert_reject_min_records: int = setting(
         "alerts",
         "100",
         _positive_int,
         "rejects_flood judges a minute only when it read at least this many records",
-    ),
-    Setting(
-        "ALERT_MAX_LAG",
+    )
+    alert_max_lag: int = setting(
         "alerts",
         "1000000",
         _positive_int,
         "pipeline_behind fires when the job is more than this many records behind Kafka",
-    ),
-    Setting(
-        "ALERT_MAX_FRESHNESS",
+    )
+    alert_max_freshness: float = setting(
         "alerts",
         "60s",
         _positive_duration,
         "pipeline_behind fires when the newest counted event is older than this at a batch",
-    ),
-    Setting(
-        "ALERTS_TOPIC",
+    )
+    alerts_topic: str = setting(
         "alerts",
         "clickstream.alerts",
         _text,
         "Kafka topic of alert changes and the processor's heartbeats, read by the notifier",
-    ),
+    )
     # The notifier (app/notifier).
-    Setting(
-        "ALERT_STALL_AFTER",
+    alert_stall_after: float = setting(
         "notifier",
         "60s",
         _positive_duration,
         "pipeline_stalled fires when records have waited this long in the events topic "
         "with no batch finishing (an idle spell is no stall)",
-    ),
-    Setting(
-        "NOTIFY_WEBHOOK_URL",
+    )
+    notify_webhook_url: str = setting(
         "notifier",
         "",
         _webhook_url,
         "Slack-compatible incoming-webhook URL alerts are posted to (a secret); empty "
         "logs them only",
         secret=True,
-    ),
-    Setting(
-        "NOTIFY_COOLDOWN",
+    )
+    notify_cooldown: float = setting(
         "notifier",
         "5m",
         _non_negative_duration,
         "After a firing is posted, another firing of the same rule and subject within this "
         "long is logged, not posted (nor its resolution)",
-    ),
-    Setting(
-        "NOTIFY_RETRIES",
+    )
+    notify_retries: int = setting(
         "notifier",
         "5",
         _non_negative_int,
         "Times a failed post is retried (waits double from 1 s, at most 60 s) before the "
         "notifier stops and systemd restarts it",
-    ),
-    Setting(
-        "NOTIFIER_STATE",
+    )
+    notifier_state: str = setting(
         "notifier",
         ".data/notifier.sqlite",
         _text,
         "The notifier's ledger of what it has posted (SQLite), so a restart posts nothing twice",
-    ),
+    )
     # The appliance's health in CloudWatch (python -m app.metrics, every minute).
-    Setting(
-        "METRICS_INSTANCE_ID",
+    metrics_instance_id: str = setting(
         "metrics",
         "",
         _matching_or_empty(r"i-[0-9a-f]{8,17}", "an EC2 instance id (i-0123456789abcdef0)"),
         "The EC2 instance the metrics are published for (their InstanceId dimension); "
         "empty: log the reading only",
-    ),
-    Setting(
-        "METRICS_NAMESPACE",
+    )
+    metrics_namespace: str = setting(
         "metrics",
         "Clickstream",
         _text,
         "CloudWatch namespace of the metrics (terraform's alarms watch this one)",
-    ),
-    Setting(
-        "METRICS_REGION",
+    )
+    metrics_region: str = setting(
         "metrics",
         "",
         _matching_or_empty(r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region (us-west-2)"),
         "AWS region to publish to; empty: boto3's own (AWS_REGION, the instance's profile)",
-    ),
-    Setting(
-        "METRICS_DATA_PATH",
+    )
+    metrics_data_path: str = setting(
         "metrics",
         ".data",
         _text,
         "A folder on the data volume: its file system's use is DataVolumeUsedPercent",
-    ),
-    Setting(
-        "SINK_RETRIES",
+    )
+    sink_retries: int = setting(
         "processor",
         "5",
         _non_negative_int,
         "Times a failed ClickHouse insert is retried within the process before the query "
         "stops (systemd then restarts it)",
-    ),
-    Setting(
-        "SINK_RETRY_BACKOFF",
+    )
+    sink_retry_backoff: float = setting(
         "processor",
         "1s",
         _positive_duration,
         "Wait before the first retry of a failed insert; doubled each time, at most 60s",
-    ),
-    Setting(
-        "CHECKPOINT_DIR",
+    )
+    checkpoint_dir: str = setting(
         "processor",
         ".data/checkpoints",
         _text,
         "Durable folder of the query's checkpoint (offsets, state, batch clocks), "
         "in its subfolder clickstream/",
-    ),
-    Setting(
-        "SPARK_MASTER",
+    )
+    spark_master: str = setting(
         "processor",
         "local[*]",
         _text,
         "Spark master URL (local[*], spark://host:7077, yarn, k8s://...)",
-    ),
-    Setting(
-        "SPARK_AUTH_SECRET",
+    )
+    spark_auth_secret: str = setting(
         "processor",
         "",
         _secret_or_empty,
         "Shared secret of a spark:// cluster (spark.authenticate): required with a spark:// "
         "SPARK_MASTER, the same as the master's and worker's; unused with local[*] (a secret)",
         secret=True,
-    ),
-    Setting(
-        "STARTING_OFFSETS",
+    )
+    starting_offsets: str = setting(
         "processor",
         "earliest",
         _choice("earliest", "latest"),
         "Where a query without a checkpoint starts reading",
-    ),
-    Setting(
-        "SPARK_DRIVER_MEMORY",
+    )
+    spark_driver_memory: str = setting(
         "processor",
         "1g",
         _text,
         "spark.driver.memory (in local[*] mode it is also the executors' memory)",
-    ),
-    Setting(
-        "SPARK_DRIVER_HOST",
+    )
+    spark_driver_host: str = setting(
         "processor",
         "",
         str,
         "Address executors use to reach the driver (set it when they run in containers and "
         "the driver on the host, e.g. the Docker network's gateway); empty: Spark's default",
-    ),
-    Setting(
-        "SPARK_JARS",
+    )
+    spark_jars: str = setting(
         "processor",
         "",
         str,
         "Comma-separated jar paths of the Kafka connector; empty resolves "
         "spark-sql-kafka from Maven Central",
-    ),
+    )
     # The local runtime (make demo).
-    Setting(
-        "DATA_DIR",
+    data_dir: str = setting(
         "demo",
         ".data",
         _text,
         "Folder for the local broker's log, checkpoints and the embedded ClickHouse",
-    ),
-    Setting(
-        "DEMO_DURATION",
+    )
+    demo_duration: float = setting(
         "demo",
         "0",
         _non_negative_duration,
         "make demo stops after this long; 0 runs until Ctrl-C (make demo DURATION=60)",
-    ),
-    Setting(
-        "VIEW_REFRESH", "demo", "3s", _positive_duration, "How often the terminal view is redrawn"
-    ),
-)
-
-_BY_ATTR = {s.attr: s for s in SETTINGS}
-
-
-@dataclass(frozen=True)
-class Settings:
-    kafka_bootstrap_servers: str
-    kafka_topic: str
-    kafka_partitions: int
-    clickhouse_url: str
-    clickhouse_database: str
-    producer_rate: float
-    producer_duration: float
-    producer_count: int
-    producer_seed: int
-    producer_bot_share: float
-    producer_concurrent_sessions: int
-    incident_page: str
-    incident_traffic_share: float
-    incident_start: float
-    incident_duration: float
-    producer_compression: str
-    producer_client: str
-    producer_manifest: str
-    fault_malformed_rate: float
-    fault_null_user_rate: float
-    fault_null_page_rate: float
-    fault_late_rate: float
-    fault_late_delay: float
-    fault_duplicate_rate: float
-    window_duration: float
-    watermark_delay: float
-    trigger_interval: float
-    max_offsets_per_trigger: int
-    shuffle_partitions: int
-    max_future_skew: float
-    max_event_age: float
-    max_event_bytes: int
-    max_page_url_length: int
-    reject_sample_bytes: int
-    events_ttl_days: int
-    session_idle_timeout: float
-    long_session_duration: float
-    repeated_views: int
-    bot_max_pages_per_minute: float
-    bot_min_pages: int
-    bot_max_interval_cv: float
-    bot_min_views_without_cart: int
-    alert_pages: tuple[str, ...]
-    alert_window: float
-    alert_baseline: float
-    alert_settle: float
-    alert_min_expected: float
-    alert_drop_share: float
-    alert_p_value: float
-    alert_recover_share: float
-    alert_reject_share: float
-    alert_reject_min_records: int
-    alert_max_lag: int
-    alert_max_freshness: float
-    alerts_topic: str
-    alert_stall_after: float
-    notify_webhook_url: str
-    notify_cooldown: float
-    notify_retries: int
-    notifier_state: str
-    metrics_instance_id: str
-    metrics_namespace: str
-    metrics_region: str
-    metrics_data_path: str
-    sink_retries: int
-    sink_retry_backoff: float
-    checkpoint_dir: str
-    spark_master: str
-    spark_driver_memory: str
-    spark_driver_host: str
-    # Out of the repr, so a settings object in a log line or traceback does not show it.
-    spark_auth_secret: str = field(repr=False)
-    starting_offsets: str
-    spark_jars: str
-    data_dir: str
-    demo_duration: float
-    view_refresh: float
+    )
+    view_refresh: float = setting(
+        "demo",
+        "3s",
+        _positive_duration,
+        "How often the terminal view is redrawn",
+    )
 
     def __post_init__(self) -> None:
-        if set(_BY_ATTR) != {f.name for f in fields(self)}:
-            raise RuntimeError("SETTINGS and Settings fields disagree")
         if self.window_duration % 1:
             raise SettingsError(
                 f"WINDOW_DURATION={self.window_duration:g}s: use whole seconds (e.g. 10s, 1m)"
@@ -887,6 +760,13 @@ class Settings:
         )
         if faults > 1:
             raise SettingsError(f"FAULT_*_RATE settings add up to {faults:g}; at most 1")
+
+
+# The same declarations as a list, in the order above: for the loader, the CLI flags,
+# the child-process environment and the README table.
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(env=f.name.upper(), **f.metadata["setting"]) for f in fields(Settings)
+)
 
 
 def _shown(raw: str) -> str:

@@ -230,3 +230,18 @@ def test_the_secret_is_not_in_the_settings_repr():
     cluster = load(environ={"SPARK_MASTER": "spark://m:7077", "SPARK_AUTH_SECRET": SECRET})
     assert SECRET not in repr(cluster)
     assert "spark_master='spark://m:7077'" in repr(cluster)
+
+
+def test_no_secret_setting_is_in_the_settings_repr():
+    # The webhook URL holds the Slack token in its path: as secret as the Spark one.
+    hook = "https://hooks.slack.com/services/T000/B000/token-in-the-path"
+    values = load(
+        environ={
+            "NOTIFY_WEBHOOK_URL": hook,
+            "SPARK_MASTER": "spark://m:7077",
+            "SPARK_AUTH_SECRET": SECRET,
+        }
+    )
+    assert values.notify_webhook_url == hook
+    assert "token-in-the-path" not in repr(values) and SECRET not in repr(values)
+    assert [s.env for s in SETTINGS if s.secret] == ["NOTIFY_WEBHOOK_URL", "SPARK_AUTH_SECRET"]
