@@ -27,8 +27,16 @@ fi
 if ! pgrep -x dockerd >/dev/null; then
     mkdir -p "$(dirname "$log_file")"
     echo "container-engine: starting dockerd (log: $log_file)"
-    # setsid: the daemon must outlive make and the shell that started it.
-    setsid dockerd >>"$log_file" 2>&1 </dev/null &
+    # setsid: the daemon must outlive make and the shell that started it. It gets no
+    # file descriptor of ours beyond 0-2: one inherited from a caller (the lock of
+    # `flock LOCK make molecule`) would be held for as long as the daemon runs.
+    (
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec $fd>&-"; fi
+        done 2>/dev/null
+        exec setsid dockerd >>"$log_file" 2>&1 </dev/null
+    ) &
 fi
 
 for _ in $(seq 1 60); do
