@@ -207,7 +207,7 @@ MOLECULE_ENGINE_IMAGE := clickstream/debian12-systemd-docker:bookworm
 MOLECULE_CACHE      := $(CACHE)/molecule
 DEBIAN_MIRROR       ?= http://deb.debian.org/debian
 # Every role that has a scenario, in the order a deploy applies them.
-MOLECULE_ORDER      := common docker kafka clickhouse spark metabase producer processor notifier
+MOLECULE_ORDER      := common docker kafka clickstream_app clickhouse spark metabase producer processor notifier
 MOLECULE_FOUND      := $(patsubst ansible/roles/%/molecule/default/molecule.yml,%,$(wildcard ansible/roles/*/molecule/default/molecule.yml))
 MOLECULE_ROLES      ?= $(filter $(MOLECULE_FOUND),$(MOLECULE_ORDER)) $(filter-out $(MOLECULE_ORDER),$(MOLECULE_FOUND))
 # What `make molecule` (and so `make test`) needs first. The processor scenario copies the
