@@ -52,6 +52,13 @@ ADMIN_PASSWORD = "Wh1te-Heron-Quartz-92"
 CLICKHOUSE_PASSWORD = "ch-Secret-7731"
 SECRET_VALUES = (ADMIN_EMAIL, ADMIN_PASSWORD, CLICKHOUSE_PASSWORD)
 
+
+def assert_no_secret_printed(result: subprocess.CompletedProcess) -> None:
+    """Every run, of the module or of a playbook, is checked: no secret in any output."""
+    for secret in SECRET_VALUES:
+        assert secret not in result.stdout + result.stderr, "a secret was printed"
+
+
 # What the role's defaults ask for: card name -> (query file, display, (row, col, w, h)).
 EXPECTED_CARDS = {
     "Clicks per page, last minute": ("clicks_per_page_last_minute.sql", "bar", (0, 0, 12, 8)),
@@ -565,8 +572,7 @@ def run(args: dict[str, Any], *, check: bool = False, diff: bool = False) -> dic
         timeout=60,
         check=False,
     )
-    for secret in SECRET_VALUES:
-        assert secret not in result.stdout + result.stderr, "a secret was printed"
+    assert_no_secret_printed(result)
     report = json.loads(result.stdout)
     assert result.returncode == (1 if report.get("failed") else 0), result.stderr
     return report
@@ -643,8 +649,7 @@ def playbook(tmp_path: Path, queries: Path, fake: tuple[FakeMetabase, str]):
             timeout=180,
             check=False,
         )
-        for secret in SECRET_VALUES:
-            assert secret not in result.stdout + result.stderr, "a secret was printed"
+        assert_no_secret_printed(result)
         return result
 
     return ansible_playbook
