@@ -59,7 +59,13 @@ class Increment(NamedTuple):
 
 
 def split(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """(valid, rejected): a row is rejected when it has a reason. Order is kept."""
+    """(valid, rejected): a row is rejected when it has a reason. Order is kept.
+
+    A batch without rejects (the usual one) is returned as it is: filtering would copy
+    all of it, and the driver would hold the batch twice while it inserts the events.
+    """
+    if rows["reason"].null_count == rows.num_rows:
+        return rows, rows.slice(0, 0)
     rejected = pc.is_valid(rows["reason"])
     return rows.filter(pc.invert(rejected)), rows.filter(rejected)
 

@@ -249,8 +249,7 @@ class ClickstreamBatchWriter:
         # dedupe) and brings every row to the driver as Arrow, where the batch is split
         # into each output's rows (app/processor/batch.py). No cache, no second job: a
         # Spark job costs a batch a fixed quarter-second or more here.
-        rows = transforms.batch_rows(batch, self.options.window_seconds).toArrow()
-        valid, rejected = split(rows)
+        valid, rejected = split(transforms.batch_rows(batch, self.options.window_seconds).toArrow())
         # The batch has been computed: its execution's metrics are final now.
         query = self.spark._jsparkSession.streams().get(self.query_id)
         metrics = execution_metrics(query.streamingQuery().lastExecution())
