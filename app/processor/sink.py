@@ -63,7 +63,9 @@ REJECTED_COLUMNS = (
     "raw_sha256",
     "batch_id",
 )
-# Events are inserted in slices of this many rows, each with its own token.
+# Events are inserted in slices of this many rows, each with its own token. A token names
+# a slice by its number, so a batch replayed by code with another size here would cut
+# other slices under the same tokens: change it only with no batch left to replay.
 EVENTS_PER_INSERT = 100_000
 # Rejects are inserted in chunks of this many rows, so a flood of them never sits in the
 # driver's memory at once; each chunk has its own token (<query>:<batch>:<chunk>).
