@@ -108,6 +108,22 @@ def test_quick_bench_measures_every_figure(tmp_path):
     assert all(memory[part] > 0 for part in parts)
     assert memory["producers_mib"] and all(v > 0 for v in memory["producers_mib"].values())
     assert memory["whole_stack_mib"] > sum(memory[part] for part in parts)
+    # At once: every part read in the same sample; no part above its own peak, so the
+    # sum no higher than the peaks' sum (a tenth of a MiB each for rounding).
+    at_once = memory["at_once_mib"]
+    assert set(at_once) == {
+        "broker_jvm",
+        "spark_driver_jvm",
+        "driver_python",
+        "producer",
+        "file_backed",
+    }
+    for part in ("broker_jvm", "spark_driver_jvm", "driver_python"):
+        assert 0 < at_once[part] <= memory[f"{part}_mib"] + 0.1
+    stack = sum(v for k, v in at_once.items() if k != "file_backed")
+    assert memory["whole_stack_at_once_mib"] == pytest.approx(stack, abs=0.5)
+    assert memory["whole_stack_at_once_mib"] <= memory["whole_stack_mib"] + 0.5
+    assert 0 < at_once["file_backed"] < memory["whole_stack_at_once_mib"]
 
     assert (root / results["plot"]).read_bytes().startswith(PNG_SIGNATURE)
     # The table was printed, and ends with the whole stack's memory.

@@ -7,7 +7,7 @@ c) the job alone draining a backlog, MAX_OFFSETS_PER_TRIGGER records a batch;
 d) the sustainable rate: the highest steady input at which the Kafka lag stays bounded
    and p99 freshness stays within the limit, found by a search over rates;
 e) freshness p50/p95/p99 at fixed rates;
-f) peak resident memory of every process, and their sum;
+f) peak resident memory of every process, their sum, and the whole stack's at once;
 g) a plot of freshness and lag against the input rate.
 
 Runs under DATA_DIR/bench (wiped first) on its own broker port; writes results.json and

@@ -16,7 +16,7 @@ from app import settings as settings_module
 from app.processor import job
 from app.runtime.bench import producers, report, steps
 from app.runtime.bench.context import Bench
-from app.runtime.bench.procs import peak_rss_mib, spark_jvm_pid
+from app.runtime.bench.procs import StackMemory, peak_rss_mib, spark_jvm_pid
 from app.runtime.broker import LocalBroker, ensure_topic
 from app.storage import open_store
 from app.storage.migrations import migrate
@@ -119,7 +119,7 @@ def run(bench: Bench, args: argparse.Namespace, rates: list[float]) -> dict:
     bench.say(f"bench ({'quick' if bench.quick else 'full'}): broker on {bench.bootstrap}")
     broker = LocalBroker(settings.kafka_bootstrap_servers, settings.data_dir)
     broker.start()
-    store = spark = markers = None
+    store = spark = markers = stack = None
     try:
         for topic in (settings.kafka_topic, topic_a, topic_b):
             ensure_topic(broker.bootstrap, topic, settings.kafka_partitions)
@@ -137,6 +137,15 @@ def run(bench: Bench, args: argparse.Namespace, rates: list[float]) -> dict:
         store = open_store(settings.clickhouse_url, settings.clickhouse_database)
         migrate(store)
         spark = job.build_spark(settings)
+        # From here to the end the stack runs: its memory at once, sampled (procs.py).
+        stack = StackMemory(
+            {
+                "broker_jvm": broker.process.pid,
+                "spark_driver_jvm": spark_jvm_pid(),
+                "driver_python": os.getpid(),
+            },
+            lambda: bench.children.pids_running("app.producer"),
+        )
         pipeline, drained = steps.drain(bench, spark, store, events_file, args.events)
         markers = steps.Markers(bench, store)
 
@@ -170,9 +179,12 @@ def run(bench: Bench, args: argparse.Namespace, rates: list[float]) -> dict:
             + max(steady),
             1,
         )
+        memory.update(stack.stop())
         bench.say("done; stopping the job and the broker")
         pipeline.stop()
     finally:
+        if stack is not None:
+            stack.stop()
         if markers is not None:
             markers.close()
         bench.children.stop_all()

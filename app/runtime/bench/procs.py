@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.lifecycle import terminate
@@ -32,6 +32,54 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
+
+
+def resident_mib(pid: int) -> tuple[float, float]:
+    """(VmRSS, RssFile) in MiB now; (0, 0) for a process that has exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0, 0.0
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    kib = [int(fields.get(name, "0 kB").split()[0]) for name in ("VmRSS", "RssFile")]
+    return kib[0] / 1024, kib[1] / 1024
+
+
+class StackMemory:
+    """The whole stack's resident memory at once: every part's VmRSS read in the same
+    sample, a few times a second, and the highest sum seen.
+
+    The sum of each process's own peak overstates the stack (the peaks need not fall
+    together); this is what the host held at its busiest sampled moment. RssFile is the
+    part of it that is file pages (chDB's 530 MiB library, the JVMs' jars and libraries):
+    clean pages the kernel can drop and read again, counted in RSS all the same.
+    """
+
+    def __init__(self, parts: dict[str, int], producers: Callable[[], list[int]]) -> None:
+        self.parts, self.producers = parts, producers
+        self.peak: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            now = {name: resident_mib(pid) for name, pid in self.parts.items()}
+            producers = [resident_mib(pid) for pid in self.producers()]
+            now["producer"] = (sum(r for r, _ in producers), sum(f for _, f in producers))
+            total = sum(rss for rss, _ in now.values())
+            if total > self.peak.get("total", 0.0):
+                self.peak = {name: rss for name, (rss, _) in now.items()}
+                self.peak["file_backed"] = sum(file for _, file in now.values())
+                self.peak["total"] = total
+
+    def stop(self) -> dict:
+        """whole_stack_at_once_mib, and each part's MiB at that moment."""
+        self._stop.set()
+        self._thread.join()
+        peak = {name: round(mib, 1) for name, mib in self.peak.items()}
+        total = peak.pop("total", 0.0)
+        return {"whole_stack_at_once_mib": total, "at_once_mib": peak}
 
 
 def spark_jvm_pid() -> int:
@@ -84,6 +132,11 @@ class Children:
         with self._lock:
             self.running.append(process)
         return process
+
+    def pids_running(self, module: str) -> list[int]:
+        """The pids of the running children started with `python -m module`."""
+        with self._lock:
+            return [p.pid for p in self.running if module in p.args]
 
     def python(
         self, module: str, args: Sequence[str], log: Path, env: dict[str, str] | None = None

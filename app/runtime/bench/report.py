@@ -60,8 +60,13 @@ def table(results: dict) -> str:
             for name, mib in memory["producers_mib"].items()
         ),
         (
-            "   whole stack (broker, driver, steady producer)",
+            "   whole stack (broker, driver, steady producer): each one's peak, summed",
             f"{memory['whole_stack_mib']:,.0f} MiB",
+        ),
+        (
+            "   whole stack at once: the highest sampled sum",
+            f"{memory['whole_stack_at_once_mib']:,.0f} MiB "
+            f"({memory['at_once_mib']['file_backed']:,.0f} MiB of it file pages)",
         ),
     ]
     width = max(len(label) for label, _ in rows) + 2
