@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 # What close() gets even when flush() used the whole deadline: time to fail what is left.
 CLOSE_AT_LEAST_SECONDS = 1.0
+# Records handed to kafka-python and not yet acknowledged or failed, at most. Each costs
+# about 3 KB of Python objects (the record, its future, its message for the manifest):
+# 100,000, librdkafka's bound, peaked at 338 MiB flat out; 10,000, about a second of what
+# the client sends here, at 75 MiB and the same rate (make bench, stage b).
+MAX_PENDING = 10_000
 
 
 class PublishError(RuntimeError):
@@ -96,14 +101,25 @@ class _Deliveries:
 
 
 class KafkaPythonPublisher(_Deliveries):
+    """kafka-python: send() returns a future; its callbacks run on the client's I/O thread.
+
+    kafka-python 3.0 has no buffer_memory: its accumulator takes every record it is given,
+    so a program that generates faster than the client sends grew to 976 MiB in 30 s flat
+    out. send() therefore waits while MAX_PENDING records are unanswered, as confluent's
+    send waits for room in librdkafka's queue; a record that fails frees its place too,
+    so a broker outage holds sends up to delivery_timeout_ms, never forever.
+    """
+
     def __init__(
         self,
         bootstrap_servers: str,
         topic: str,
         compression: str,
         on_ack: Callable[[Message], None] | None = None,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         super().__init__(topic, on_ack)
+        self._room = threading.BoundedSemaphore(max_pending)
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers.split(","),
             client_id="clickstream-producer",
@@ -126,9 +142,22 @@ class KafkaPythonPublisher(_Deliveries):
         )
 
     def send(self, message: Message) -> None:
-        future = self._producer.send(self.topic, key=message.key, value=message.value)
+        self._room.acquire()
+        try:
+            future = self._producer.send(self.topic, key=message.key, value=message.value)
+        except BaseException:
+            self._room.release()  # never queued: it has no answer to wait for
+            raise
         future.add_callback(self._acked, message)
         future.add_errback(self._failed, message)
+
+    def _acked(self, message: Message, _metadata: object = None) -> None:
+        super()._acked(message, _metadata)
+        self._room.release()
+
+    def _failed(self, message: Message, error: Exception) -> None:
+        super()._failed(message, error)
+        self._room.release()
 
     def close(self, timeout: float = 60.0) -> None:
         """Flush what is buffered, then close; every send ends as sent or failed.

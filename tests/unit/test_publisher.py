@@ -6,6 +6,8 @@ back as the real ones do; tests/integration/test_producer.py runs both for real.
 
 from __future__ import annotations
 
+import threading
+
 import confluent_kafka
 import pytest
 
@@ -288,3 +290,74 @@ def test_kafka_python_flush_and_close_share_one_deadline(fakes, monkeypatch):
         ("join", CLOSE_AT_LEAST_SECONDS),
         ("close", CLOSE_AT_LEAST_SECONDS),
     ]
+
+
+class HeldFuture:
+    """A kafka-python future the test settles when it likes (the broker's answer)."""
+
+    def __init__(self):
+        self.callbacks: list[tuple] = []
+        self.errbacks: list[tuple] = []
+
+    def add_callback(self, fn, *args):
+        self.callbacks.append((fn, args))
+
+    def add_errback(self, fn, *args):
+        self.errbacks.append((fn, args))
+
+    def succeed(self):
+        for fn, args in self.callbacks:
+            fn(*args, "metadata")
+
+    def fail(self, error):
+        for fn, args in self.errbacks:
+            fn(*args, error)
+
+
+def test_kafka_python_waits_while_too_many_records_are_unacknowledged(fakes, monkeypatch):
+    # kafka-python 3.0 has no buffer_memory: without a bound of our own its accumulator
+    # grows as long as the program generates faster than it sends (976 MiB in 30 s flat
+    # out on the bench). librdkafka refuses past 100,000 queued; this waits the same way.
+    futures: list[HeldFuture] = []
+    publisher = KafkaPythonPublisher("k:1", "clicks", "lz4", max_pending=2)
+    producer = fakes["kafka-python"]
+    monkeypatch.setattr(
+        producer, "send", lambda *a, **k: futures.append(HeldFuture()) or futures[-1]
+    )
+    publisher.send(message(1))
+    publisher.send(message(2))
+    third = threading.Thread(target=publisher.send, args=(message(3),))
+    third.start()
+    third.join(0.5)
+    assert third.is_alive() and len(futures) == 2  # waiting for room, not sending
+    futures[0].fail(RuntimeError("broker gone"))  # a failure makes room as an ack does
+    third.join(5)
+    assert not third.is_alive() and len(futures) == 3
+    futures[1].succeed()
+    futures[2].succeed()
+    assert (publisher.stats.sent, publisher.stats.failed) == (2, 1)
+    publisher.send(message(4))  # the room came back: no wait
+    assert len(futures) == 4
+
+
+def test_kafka_python_gives_back_the_room_of_a_send_that_raised(fakes, monkeypatch):
+    publisher = KafkaPythonPublisher("k:1", "clicks", "lz4", max_pending=1)
+    producer = fakes["kafka-python"]
+
+    def refuse(*args, **kwargs):
+        raise module.KafkaTimeoutError("no metadata")
+
+    monkeypatch.setattr(producer, "send", refuse)
+    raised = []
+
+    def send_three():  # each raises; none may keep the one place
+        for n in range(3):
+            with pytest.raises(module.KafkaTimeoutError):
+                publisher.send(message(n))
+            raised.append(n)
+
+    # In a thread, so a send that waits forever fails the test instead of hanging it.
+    sender = threading.Thread(target=send_three, daemon=True)
+    sender.start()
+    sender.join(5)
+    assert raised == [0, 1, 2]
