@@ -330,7 +330,8 @@ class Settings:
         "kafka-python",
         _choice(*PRODUCER_CLIENTS),
         "Kafka client library the producer publishes with; both send the same bytes with "
-        "the same settings (acks=all, idempotent, linger 20 ms)",
+        "the same settings (acks=all, idempotent, linger 20 ms), and both make the program "
+        "wait while too many records are unanswered (kafka-python 10,000, librdkafka 100,000)",
     )
     producer_manifest: str = setting(
         "producer",
