@@ -151,13 +151,19 @@ class KafkaPythonPublisher(_Deliveries):
         future.add_callback(self._acked, message)
         future.add_errback(self._failed, message)
 
+    # The place is given back whatever the accounting does: a place lost to an exception
+    # in a callback would never come back, and the program would stop sending for good.
     def _acked(self, message: Message, _metadata: object = None) -> None:
-        super()._acked(message, _metadata)
-        self._room.release()
+        try:
+            super()._acked(message, _metadata)
+        finally:
+            self._room.release()
 
     def _failed(self, message: Message, error: Exception) -> None:
-        super()._failed(message, error)
-        self._room.release()
+        try:
+            super()._failed(message, error)
+        finally:
+            self._room.release()
 
     def close(self, timeout: float = 60.0) -> None:
         """Flush what is buffered, then close; every send ends as sent or failed.

@@ -361,3 +361,23 @@ def test_kafka_python_gives_back_the_room_of_a_send_that_raised(fakes, monkeypat
     sender.start()
     sender.join(5)
     assert raised == [0, 1, 2]
+
+
+def test_kafka_python_gives_back_the_room_when_the_ack_handler_raises(fakes, monkeypatch):
+    futures: list[HeldFuture] = []
+
+    def broken_manifest(_message):
+        raise OSError("disk full")
+
+    publisher = KafkaPythonPublisher("k:1", "clicks", "lz4", broken_manifest, max_pending=1)
+    producer = fakes["kafka-python"]
+    monkeypatch.setattr(
+        producer, "send", lambda *a, **k: futures.append(HeldFuture()) or futures[-1]
+    )
+    publisher.send(message(1))
+    with pytest.raises(OSError, match="disk full"):  # kafka-python logs what a callback raises
+        futures[0].succeed()
+    sender = threading.Thread(target=publisher.send, args=(message(2),), daemon=True)
+    sender.start()
+    sender.join(5)
+    assert not sender.is_alive() and len(futures) == 2
