@@ -22,27 +22,26 @@ from app.lifecycle import terminate
 SAMPLE_SECONDS = 0.2
 
 
-def peak_rss_mib(pid: int) -> float:
-    """VmHWM in MiB; 0 for a process that has exited (a zombie has no memory left)."""
+def _status_mib(pid: int, *names: str) -> list[float]:
+    """Fields of /proc/PID/status in MiB; 0 each for a process that has exited (a zombie
+    has no memory left)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
-        return 0.0
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+        return [0.0] * len(names)
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return [int(fields.get(name, "0 kB").split()[0]) / 1024 for name in names]
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM in MiB; 0 for a process that has exited."""
+    return round(_status_mib(pid, "VmHWM")[0], 1)
 
 
 def resident_mib(pid: int) -> tuple[float, float]:
     """(VmRSS, RssFile) in MiB now; (0, 0) for a process that has exited."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0.0, 0.0
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    kib = [int(fields.get(name, "0 kB").split()[0]) for name in ("VmRSS", "RssFile")]
-    return kib[0] / 1024, kib[1] / 1024
+    rss, file = _status_mib(pid, "VmRSS", "RssFile")
+    return rss, file
 
 
 class StackMemory:
